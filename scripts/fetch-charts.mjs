@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Fills charts/<chart>/ (git-ignored) with every chart version pinned in addons/*/manifest.yaml, each
+// checked against its sha256. Source: a local mirror folder (env MK8S_ADDONS_CHART_MIRROR, default
+// ../shared/charts/<chart> beside the package), else the official repository (https://helm.cilium.io for
+// cilium). A missing or mismatching chart is an error that names the version. Idempotent.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const REPOSITORIES = { cilium: 'https://helm.cilium.io' };
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+const log = (msg) => console.error(`fetch-charts: ${msg}`);
+
+const failures = [];
+let copied = 0;
+let present = 0;
+for (const dir of readdirSync(path.join(root, 'addons')).sort()) {
+  const file = path.join(root, 'addons', dir, 'manifest.yaml');
+  if (!existsSync(file)) continue;
+  const manifest = yaml.load(readFileSync(file, 'utf8'));
+  if (!manifest?.versions) continue;
+  const chart = manifest.versions.chart;
+  const mirror = process.env.MK8S_ADDONS_CHART_MIRROR || path.resolve(root, '..', 'shared', 'charts', chart);
+  const target = path.join(root, 'charts', chart);
+  mkdirSync(target, { recursive: true });
+  for (const { version, sha256: want } of manifest.versions.pins) {
+    const name = `${chart}-${version}.tgz`;
+    const dest = path.join(target, name);
+    if (existsSync(dest) && sha256(readFileSync(dest)) === want) {
+      present++;
+      continue;
+    }
+    let data;
+    let from;
+    if (existsSync(path.join(mirror, name))) {
+      data = readFileSync(path.join(mirror, name));
+      from = path.join(mirror, name);
+    } else if (REPOSITORIES[chart]) {
+      from = `${REPOSITORIES[chart]}/${name}`;
+      try {
+        const res = await fetch(from, { signal: AbortSignal.timeout(60_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        data = Buffer.from(await res.arrayBuffer());
+      } catch (err) {
+        failures.push(`${chart} ${version}: not in the mirror ${mirror} and not downloadable from ${from} (${err.cause?.code ?? err.message}); set MK8S_ADDONS_CHART_MIRROR to a folder holding ${name}`);
+        continue;
+      }
+    } else {
+      failures.push(`${chart} ${version}: ${name} is not in the mirror ${mirror}; set MK8S_ADDONS_CHART_MIRROR to a folder holding it`);
+      continue;
+    }
+    const got = sha256(data);
+    if (got !== want) {
+      failures.push(`${chart} ${version}: sha256 of ${from} is ${got}, but addons/${dir}/manifest.yaml pins ${want}; the chart was changed or corrupted`);
+      continue;
+    }
+    const tmp = `${dest}.tmp-${process.pid}`;
+    writeFileSync(tmp, data);
+    renameSync(tmp, dest);
+    copied++;
+  }
+}
+if (failures.length) {
+  for (const f of failures) log(`error: ${f}`);
+  process.exit(1);
+}
+log(`${copied} chart(s) copied, ${present} already present, all sha256 checked`);

@@ -1,0 +1,8 @@
+/** Where mk8s-addons's own files (addons/, templates/, charts/, vendor/) are: the package root. */
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+// dist/src/adapters/package-files.js -> package root is three levels up.
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export const packagePath = (...parts: string[]): string => path.join(PACKAGE_ROOT, ...parts);

@@ -1,0 +1,77 @@
+/** Help texts. Pure; built from the same option table the parser uses. */
+import { GLOBAL_OPTIONS } from './grammar.js';
+
+function optionLines(): string {
+  const seen = new Set<string>();
+  const rows: [string, string][] = [];
+  for (const [flag, spec] of Object.entries(GLOBAL_OPTIONS)) {
+    if (seen.has(spec.key)) continue;
+    seen.add(spec.key);
+    const alias = spec.key === 'help' ? '-h, ' : '';
+    rows.push([`${alias}${flag}${spec.placeholder ? ` ${spec.placeholder}` : ''}`, spec.description]);
+  }
+  rows.push(['--version', 'print the mk8s-addons version']);
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return rows.map(([l, d]) => `  ${l.padEnd(width)}  ${d}`).join('\n');
+}
+
+export function mainHelp(): string {
+  return `mk8s-addons: install and manage MicroK8s addons (Cilium with Hubble, CoreDNS, Helm 3),
+safe to re-run, previewable with --dry-run, reversible and scriptable.
+
+Usage:
+  mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [options]
+  mk8s-addons enable NAME [--flag VALUE...] [options]
+  mk8s-addons disable NAME [NAME...] [options]
+  mk8s-addons list [--output json]
+
+Examples:
+  sudo mk8s-addons enable cilium:v1.8              newest bundled Cilium 1.8.x (helm3 first)
+  sudo mk8s-addons enable cilium --version 1.9.18  the same grammar in flag style
+  sudo mk8s-addons enable dns:1.1.1.1,8.8.8.8      CoreDNS forwarding to these servers
+  sudo mk8s-addons enable dns:1.1.1.1:10.152.183.20:cluster.local
+  mk8s-addons enable cilium:v1.8 hubble:ui --dry-run --output json
+  mk8s-addons list
+
+Options:
+${optionLines()}
+
+Exit codes: 0 done (also "already enabled"), 1 a step failed, 2 invalid input (nothing changed),
+3 a precondition is not met (MicroK8s missing or stopped, worker node, lock held, permissions),
+70 an internal error (a bug: please report it).
+`;
+}
+
+export function commandHelp(command: string): string {
+  switch (command) {
+    case 'enable':
+      return `Usage: mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [options]
+
+Enables addons in the order given, dependencies first (cilium enables helm3; hubble needs cilium).
+Each ":" segment is one positional argument; the same arguments can be given as flags after the
+name (cilium --version 1.9), but not both styles for one addon.
+
+Examples:
+  mk8s-addons enable cilium:v1.8 --dry-run
+  mk8s-addons enable cilium --version 1.9.18 --set hubble.enabled=true
+  mk8s-addons enable dns:1.1.1.1,[2606:4700::1111]:53
+
+Run "mk8s-addons list" for the addons, their arguments and versions; "mk8s-addons --help" for options.
+`;
+    case 'disable':
+      return `Usage: mk8s-addons disable NAME [NAME...] [options]
+
+Disables addons, dependants first, undoing exactly what enable changed.
+
+Example:
+  mk8s-addons disable cilium --dry-run
+`;
+    case 'list':
+      return `Usage: mk8s-addons list [--output pretty|plain|json]
+
+Prints the addon catalogue: name, default version, description, available versions.
+`;
+    default:
+      return mainHelp();
+  }
+}
