@@ -34,8 +34,8 @@ function report(err: unknown, argv: string[]): number {
   const json = argv.includes('json') && argv.some((a) => a === '--output' || a === '--output=json');
   if (err instanceof Mk8sError) {
     const where = err.phase ? `error in phase ${err.phase}: ` : 'error: ';
-    if (json) process.stdout.write(`${JSON.stringify({ type: 'error', code: err.code, phase: err.phase ?? null, message: err.message })}\n`);
-    else process.stderr.write(`mk8s-addons: ${where}${err.message}\n`);
+    if (json && !err.reported) process.stdout.write(`${JSON.stringify({ type: 'error', code: err.code, phase: err.phase ?? null, message: err.message })}\n`);
+    else if (!json) process.stderr.write(`mk8s-addons: ${where}${err.message}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);

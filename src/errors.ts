@@ -16,6 +16,8 @@ export abstract class Mk8sError extends Error {
   abstract readonly exitCode: number;
   /** Hierarchical phase the error belongs to, e.g. `enable/cilium/cni-config`. */
   readonly phase: string | undefined;
+  /** Set once the error was already written as a JSON event (so the CLI does not write it twice). */
+  reported = false;
 
   constructor(message: string, options: { phase?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -6,8 +6,11 @@ import { buildCatalogue, parseManifest, type Catalogue } from '../catalogue.js';
 import { CatalogueError } from '../errors.js';
 import { packagePath } from './package-files.js';
 
-/** Loads every addons/NAME/manifest.yaml under `dir` (default: the package's addons/). */
-export function loadCatalogue(dir: string = packagePath('addons')): Catalogue {
+/**
+ * Loads every addons/NAME/manifest.yaml under `dir`: default the package's addons/, or the folder named
+ * by env MK8S_ADDONS_ADDONS_DIR (a catalogue of your own, or the tests' data-only addons).
+ */
+export function loadCatalogue(dir: string = process.env.MK8S_ADDONS_ADDONS_DIR || packagePath('addons')): Catalogue {
   let names: string[];
   try {
     names = readdirSync(dir, { withFileTypes: true })

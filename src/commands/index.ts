@@ -4,7 +4,6 @@ import type { CommandName, GlobalOptions, OutputMode } from '../grammar.js';
 import { parseAddonSpecs, parseNoArgs } from '../grammar.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
 import { plan } from '../planner.js';
-import { renderPlan } from '../output/plan.js';
 import { renderCatalogue } from '../output/catalogue.js';
 import { commandHelp } from '../help.js';
 import { EXIT } from '../errors.js';
@@ -24,6 +23,10 @@ export async function runCommand(command: CommandName, words: string[], globals:
       io.stdout.write(renderCatalogue(loadCatalogue(), outputOf()));
       return EXIT.ok;
     }
+    case 'datapath': {
+      const { runDatapath } = await import('./datapath.js');
+      return runDatapath(words, globals, outputOf, io);
+    }
     case 'enable':
     case 'disable': {
       const catalogue = loadCatalogue();
@@ -31,10 +34,6 @@ export async function runCommand(command: CommandName, words: string[], globals:
       if (globals.help) return help(command, io);
       // Planning is pure and comes first: invalid input fails here, before anything on the node is touched.
       const thePlan = plan({ command, specs, catalogue });
-      if (globals.dryRun) {
-        io.stdout.write(renderPlan(thePlan, outputOf()));
-        return EXIT.ok;
-      }
       const { runPlan } = await import('./run.js');
       return runPlan(thePlan, specs, catalogue, globals, outputOf(), io);
     }

@@ -1,0 +1,123 @@
+/**
+ * The node's file system: the only module of the engine that touches files. Writes are atomic (temp file
+ * in the same folder, fsync, rename, fsync of the folder) and keep the file's mode and owner.
+ */
+import { promises as fsp, constants } from 'node:fs';
+import path from 'node:path';
+
+/** What a path holds, enough to put it back exactly. */
+export type FileState =
+  | { exists: false }
+  | { exists: true; content: string; mode: number; uid: number; gid: number };
+
+/** Reads a text file, or undefined when it does not exist. */
+export async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function fileState(file: string): Promise<FileState> {
+  try {
+    const [content, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
+    return { exists: true, content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false };
+    throw err;
+  }
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.lstat(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `content` atomically. An existing file keeps its mode and owner; a new one gets `mode`
+ * (default 0644) and the owner of its folder.
+ */
+export async function writeAtomic(file: string, content: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+  const dir = path.dirname(file);
+  await fsp.mkdir(dir, { recursive: true });
+  let mode = opts.mode ?? 0o644;
+  let owner: { uid: number; gid: number } | undefined = opts.uid !== undefined && opts.gid !== undefined ? { uid: opts.uid, gid: opts.gid } : undefined;
+  try {
+    const st = await fsp.stat(file);
+    if (opts.mode === undefined) mode = st.mode & 0o7777;
+    owner ??= { uid: st.uid, gid: st.gid };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.mk8s-addons-${process.pid}.tmp`);
+  const handle = await fsp.open(tmp, 'w', mode);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.chmod(mode);
+    if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fsp.rename(tmp, file);
+  await fsyncDir(dir);
+}
+
+/** Puts a path back to a recorded state: rewrites it exactly, or removes it. */
+export async function restoreState(file: string, state: FileState): Promise<void> {
+  if (state.exists) await writeAtomic(file, state.content, { mode: state.mode, uid: state.uid, gid: state.gid });
+  else await removeFile(file);
+}
+
+export async function removeFile(file: string): Promise<void> {
+  await fsp.rm(file, { force: true });
+}
+
+export async function removeTree(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/** Renames atomically (same file system); the folder is synced. */
+export async function rename(from: string, to: string): Promise<void> {
+  await fsp.rename(from, to);
+  await fsyncDir(path.dirname(to));
+}
+
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(dir)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+export async function makeDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+}
+
+/** True when this process may write into `dir` (false when it is missing). */
+export async function canWrite(dir: string): Promise<boolean> {
+  try {
+    await fsp.access(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

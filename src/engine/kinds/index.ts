@@ -1,0 +1,20 @@
+/** The registry of step kinds: every kind the catalogue may name, with its factory and undo. */
+import type { StepKind } from '../../catalogue.js';
+import { InternalError } from '../../errors.js';
+import type { StepKindImpl } from './types.js';
+import { NODE_FILE_KINDS } from './node-files.js';
+import { HOST_KINDS } from './host.js';
+
+const registry = new Map<StepKind, StepKindImpl>();
+for (const k of [...NODE_FILE_KINDS, ...HOST_KINDS]) registry.set(k.kind, k);
+
+/** Adds kinds that live in other modules (Kubernetes, Helm), loaded only by commands that need them. */
+export function registerKinds(kinds: readonly StepKindImpl[]): void {
+  for (const k of kinds) registry.set(k.kind, k);
+}
+
+export function kindImpl(kind: StepKind): StepKindImpl {
+  const impl = registry.get(kind);
+  if (!impl) throw new InternalError(`no implementation for step kind "${kind}"`);
+  return impl;
+}

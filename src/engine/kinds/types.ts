@@ -1,0 +1,25 @@
+/** What a step kind implementation provides: a factory from planned data, and undo from a record. */
+import type { StepKind } from '../../catalogue.js';
+import type { SnapPaths } from '../../node/node.js';
+import type { Layout } from '../../planner.js';
+import type { Step, StepContext, UndoRecord } from '../step.js';
+
+/** A planned step with its parameters already substituted (`${SNAP_DATA}`, `${args.X}`, `${vars.X}`). */
+export interface StepSeed {
+  phase: string;
+  meta: { phase: string; kind: StepKind; description: string };
+  params: Record<string, unknown>;
+}
+
+/** What a kind may know when it builds a step: where the node is and its era. */
+export interface KindContext {
+  paths: SnapPaths;
+  layout: Layout;
+}
+
+export interface StepKindImpl {
+  kind: StepKind;
+  create(seed: StepSeed, ctx: KindContext): Step;
+  /** Undo from the journaled record alone (used by rollback, crash recovery, disable and reset). */
+  undo(ctx: StepContext, record: UndoRecord): Promise<void>;
+}
