@@ -81,11 +81,11 @@ class Run {
   }
 
   /** Restarts each daemon once, whatever number of steps asked for it. */
-  async flush(): Promise<void> {
+  async flush(signal: AbortSignal = this.ctx.signal): Promise<void> {
     for (const daemon of [...this.pending.keys()]) {
       this.pending.delete(daemon);
       if (this.opts.dryRun) continue;
-      await this.ctx.services.act('restart', daemon, { signal: this.ctx.signal, env: this.ctx.env });
+      await this.ctx.services.act('restart', daemon, { signal, env: this.ctx.env });
       this.ctx.countService('restart', daemon);
       this.opts.sink.note(this.phase(), `restarted ${daemon}`);
     }
@@ -120,11 +120,13 @@ function rendererFor(opts: EngineOptions): 'default' | 'simple' | 'silent' {
 async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], label: string, setPhase: (p: string) => void): Promise<void> {
   const Listr = await listr();
   const opts = run.opts;
+  // Undo runs to the end even after Ctrl+C: its child processes get a signal of their own.
+  const ctx: StepContext = { ...run.ctx, signal: new AbortController().signal };
   const tasks = [...steps].reverse().map((s) => ({
     title: `${label} ${s.phase}`,
     task: async () => {
       setPhase(s.phase);
-      await kindImpl(s.kind).undo(run.ctx, s.record);
+      await kindImpl(s.kind).undo(ctx, s.record);
       const op = journal.operation;
       if (op) {
         op.steps = op.steps.filter((x) => x !== s);
@@ -137,7 +139,7 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
     title: `${label}: service restarts`,
     task: async () => {
       setPhase(`${label}/restarts`);
-      await run.flush();
+      await run.flush(ctx.signal);
     },
   });
   await new Listr(tasks, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false }).run();

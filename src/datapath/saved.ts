@@ -1,0 +1,42 @@
+/**
+ * `--from FILE`: saved output sent in for support, its format detected. Pure.
+ * Accepted: `bpftool -j net list` (or `-jp`), `bpftool net list`, and a transcript of
+ * `tc filter show dev IF ingress|egress` calls with their command lines.
+ */
+import { UsageError } from '../errors.js';
+import type { Observation } from './model.js';
+import { looksLikeBpftoolText, parseBpftoolJson, parseBpftoolText } from './bpftool.js';
+import { looksLikeTcFilterShow, parseTcTranscript } from './tc.js';
+
+/** The caveat of every saved listing: interfaces without programs are not in it. */
+export const SAVED_NOTE =
+  'a saved listing shows only interfaces that carry programs: an lxc interface with none at all cannot be seen; run mk8s-addons datapath on the node to check those';
+
+/** A note for lines inside bpftool's sections that are not entries. */
+export function unparsedNote(unparsed: readonly string[]): string[] {
+  if (unparsed.length === 0) return [];
+  return [`skipped ${unparsed.length} line${unparsed.length === 1 ? '' : 's'} that are not bpftool net list entries, the first: "${unparsed[0]}"`];
+}
+
+/** Detects the format of saved output and parses it. */
+export function parseSavedOutput(text: string, origin: string): Observation {
+  const start = text.trimStart()[0];
+  if (start === '[' || start === '{') {
+    return { source: 'bpftool-json', attachments: parseBpftoolJson(text, origin), links: null, notes: [SAVED_NOTE] };
+  }
+  if (looksLikeBpftoolText(text)) {
+    const parsed = parseBpftoolText(text);
+    return { source: 'bpftool-text', attachments: parsed.attachments, links: null, notes: [SAVED_NOTE, ...unparsedNote(parsed.unparsed)] };
+  }
+  if (looksLikeTcFilterShow(text)) {
+    return {
+      source: 'tc',
+      attachments: parseTcTranscript(text, origin),
+      links: null,
+      notes: [SAVED_NOTE, 'tc filter show does not list tcx attachments (Cilium 1.16 and newer on kernel 6.6+): send bpftool net list output for those'],
+    };
+  }
+  throw new UsageError(
+    `cannot tell what ${origin} holds: give the output of bpftool -j net list, bpftool net list, or tc filter show dev IF ingress with its command line`,
+  );
+}

@@ -1,0 +1,581 @@
+/**
+ * CoreDNS's Corefile: a lossless parser, a printer and the one edit mk8s-addons makes (the upstream servers
+ * of the forward plugin in the `.:53` server block). Pure: text in, text out.
+ *
+ * Lossless: every token keeps the exact text before it (whitespace, comments, line continuations), so
+ * `printCorefile(parseCorefile(text)) === text` byte for byte, and an edit rewrites only the tokens it changes.
+ * Users edit `configmap/coredns` by hand; a re-enable must keep every one of those edits.
+ *
+ * The syntax is the one CoreDNS reads (its Caddy 1 fork, github.com/coredns/caddy, caddyfile/lexer.go and
+ * parse.go):
+ * - tokens are separated by whitespace; `{` and `}` are braces only as tokens of their own (`{$VAR}`,
+ *   `{env.X}` and `foo{` are words);
+ * - `#` outside quotes starts a comment up to the end of the line, also in the middle of a word
+ *   (`1.1.1.1#x` is the word `1.1.1.1`), as CoreDNS's lexer does;
+ * - `"..."` quotes a token (it may span lines; `\"` is a quote, any other `\x` stays as written);
+ * - a server block is one or more keys (`.:53`, `example.org:53 other.org`, `dns://.:53`; a key ending in
+ *   `,` continues on the next line) and a `{ }` body, or no braces and then a body to the end of the file;
+ * - a directive (plugin) is its name, the tokens on its line and any `{ }` blocks (nested to any depth); a
+ *   `{` on the next line still opens its block. A server block's closing `}` must not follow a directive
+ *   on its line (CoreDNS rejects `.:53 { errors }`);
+ * - `(name) { ... }` defines a snippet, `import NAME|FILE|GLOB` (one argument) pulls one in.
+ * Also accepted, as Caddy 2 writes them: backquoted tokens (`` `...` ``, no escapes) and a backslash right
+ * before a line break, which joins the next line to the current directive.
+ */
+import { Mk8sError, EXIT, InternalError, BUG_REPORT_HINT } from '../errors.js';
+
+/** `word` also covers quoted and backquoted tokens; `open`/`close` are the braces `{` and `}`. */
+export type TokenKind = 'word' | 'open' | 'close';
+
+export interface CorefileToken {
+  kind: TokenKind;
+  /** Everything between the previous token and this one, exactly as written: whitespace, comments, `\` line joins. */
+  leading: string;
+  /** The token as written, quotes included. */
+  raw: string;
+  /** The token's value: quotes removed, `\"` resolved. Placeholders such as `{$VAR}` are kept as written. */
+  text: string;
+  /** Whether a line break (not a joined one) comes before the token: a new line starts a new directive. */
+  startsLine: boolean;
+  /** 1-based position in the parsed text (line 0 for tokens an edit added). */
+  line: number;
+  column: number;
+}
+
+/** A `{ ... }` block after a directive, holding sub-directives (one per line). */
+export interface CorefileBlock {
+  kind: 'block';
+  open: CorefileToken;
+  directives: CorefileDirective[];
+  close: CorefileToken;
+}
+
+/** A plugin line: its name, then its arguments and blocks in the order written. */
+export interface CorefileDirective {
+  name: CorefileToken;
+  parts: Array<CorefileToken | CorefileBlock>;
+}
+
+/** A server block (`.:53 { ... }`) or a snippet definition (`(name) { ... }`). */
+export interface CorefileServerBlock {
+  type: 'server' | 'snippet';
+  keys: CorefileToken[];
+  /** Undefined for a server block written without braces: its body then runs to the end of the file. */
+  open: CorefileToken | undefined;
+  directives: CorefileDirective[];
+  close: CorefileToken | undefined;
+}
+
+/** `import FILE|GLOB|SNIPPET` between server blocks. */
+export interface CorefileTopImport {
+  type: 'import';
+  directive: CorefileDirective;
+}
+
+export interface Corefile {
+  entries: Array<CorefileServerBlock | CorefileTopImport>;
+  /** Whitespace and comments after the last token. */
+  trailing: string;
+  /** Name used in error messages, e.g. `Corefile` or `configmap/coredns`. */
+  source: string;
+}
+
+/**
+ * The Corefile cannot be read, or cannot be edited safely. The message starts with `SOURCE:LINE:COLUMN:`
+ * (or `SOURCE:` when no place applies) and says what to change. Exit 3: the cluster's CoreDNS
+ * configuration must be fixed before mk8s-addons can manage it.
+ */
+export class CorefileError extends Mk8sError {
+  readonly code = 'precondition' as const;
+  readonly exitCode = EXIT.precondition;
+  override readonly name = 'CorefileError';
+  /** 1-based; 0 when the error has no single place. */
+  readonly line: number;
+  readonly column: number;
+  readonly reason: string;
+
+  constructor(source: string, at: { line: number; column: number } | undefined, reason: string) {
+    super(at ? `${source}:${at.line}:${at.column}: ${reason}` : `${source}: ${reason}`);
+    this.line = at?.line ?? 0;
+    this.column = at?.column ?? 0;
+    this.reason = reason;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Lexer
+
+// Go's unicode.IsSpace, which CoreDNS's lexer uses.
+const SPACE = new Set([
+  '\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2001', '\u2002', '\u2003',
+  '\u2004', '\u2005', '\u2006', '\u2007', '\u2008', '\u2009', '\u200a', '\u2028', '\u2029', '\u202f',
+  '\u205f', '\u3000',
+]);
+const isSpace = (ch: string | undefined): boolean => ch !== undefined && SPACE.has(ch);
+
+/** Length of a `\` line join at `i` (`\` + LF or `\` + CRLF), else 0. */
+function lineJoinAt(text: string, i: number): number {
+  if (text[i] !== '\\') return 0;
+  if (text[i + 1] === '\n') return 2;
+  if (text[i + 1] === '\r' && text[i + 2] === '\n') return 3;
+  return 0;
+}
+
+class Positions {
+  private readonly lineStarts: number[] = [0];
+
+  constructor(private readonly text: string) {
+    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1);
+  }
+
+  /** 1-based line and column (columns count characters, not UTF-16 units) of an offset. */
+  at(offset: number): { line: number; column: number } {
+    let lo = 0;
+    let hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.lineStarts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const start = this.lineStarts[lo] as number;
+    return { line: lo + 1, column: [...this.text.slice(start, offset)].length + 1 };
+  }
+}
+
+function lex(text: string, source: string): { tokens: CorefileToken[]; trailing: string } {
+  const pos = new Positions(text);
+  const fail = (offset: number, reason: string): never => {
+    throw new CorefileError(source, pos.at(offset), reason);
+  };
+  const tokens: CorefileToken[] = [];
+  // CoreDNS drops a leading byte order mark; we keep it as part of the first token's leading text.
+  let i = text.startsWith('\ufeff') ? 1 : 0;
+  let triviaStart = 0;
+  let sawBreak = true; // the first token starts a line
+
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (isSpace(ch)) {
+      if (ch === '\n') sawBreak = true;
+      i++;
+      continue;
+    }
+    if (ch === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+      continue;
+    }
+    const join = lineJoinAt(text, i);
+    if (join > 0) {
+      i += join;
+      continue;
+    }
+
+    const start = i;
+    let value: string;
+    if (ch === '"') {
+      let escaped = false;
+      value = '';
+      i++;
+      for (;;) {
+        if (i >= text.length) fail(start, 'unterminated quoted string: add the closing "');
+        const c = text[i] as string;
+        i++;
+        if (!escaped && c === '\\') {
+          escaped = true;
+          continue;
+        }
+        if (!escaped && c === '"') break;
+        // CoreDNS resolves only \" and keeps any other backslash as written.
+        value += escaped && c !== '"' ? `\\${c}` : c;
+        escaped = false;
+      }
+    } else if (ch === '`') {
+      const end = text.indexOf('`', i + 1);
+      if (end < 0) fail(start, 'unterminated backquoted string: add the closing `');
+      value = text.slice(i + 1, end);
+      i = end + 1;
+    } else {
+      while (i < text.length && !isSpace(text[i]) && text[i] !== '#' && lineJoinAt(text, i) === 0) i++;
+      value = text.slice(start, i);
+    }
+    const raw = text.slice(start, i);
+    const kind: TokenKind = raw === '{' ? 'open' : raw === '}' ? 'close' : 'word';
+    tokens.push({ kind, leading: text.slice(triviaStart, start), raw, text: value, startsLine: sawBreak, ...pos.at(start) });
+    triviaStart = i;
+    sawBreak = false;
+  }
+  return { tokens, trailing: text.slice(triviaStart) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Parser
+
+const quote = (s: string): string => JSON.stringify(s);
+const SNIPPET_RE = /^\((.*)\)$/;
+
+class Parser {
+  private index = 0;
+  private readonly snippets = new Set<string>();
+
+  constructor(
+    private readonly tokens: CorefileToken[],
+    private readonly source: string,
+  ) {}
+
+  private fail(at: CorefileToken, reason: string): never {
+    throw new CorefileError(this.source, at, reason);
+  }
+
+  private peek(): CorefileToken | undefined {
+    return this.tokens[this.index];
+  }
+
+  private take(): CorefileToken {
+    const token = this.tokens[this.index];
+    if (!token) throw new InternalError(`Corefile parser read past the end; ${BUG_REPORT_HINT}`);
+    this.index++;
+    return token;
+  }
+
+  file(): Corefile['entries'] {
+    const entries: Corefile['entries'] = [];
+    for (let token = this.peek(); token; token = this.peek()) {
+      if (token.kind === 'close') this.fail(token, 'unexpected "}": no "{" is open here; remove it');
+      if (token.kind === 'open') this.fail(token, 'a server block needs a key before "{", e.g. ".:53 {"');
+      if (token.text === 'import') entries.push({ type: 'import', directive: this.directive('top') });
+      else entries.push(this.serverBlock());
+    }
+    return entries;
+  }
+
+  private serverBlock(): CorefileServerBlock {
+    const keys: CorefileToken[] = [];
+    for (;;) {
+      const key = this.take();
+      keys.push(key);
+      const another = key.text.endsWith(',');
+      const next = this.peek();
+      if (!next) {
+        if (another) this.fail(key, `the server keys end with a comma after ${quote(key.text)}: add another key or remove the comma`);
+        break;
+      }
+      if (next.kind === 'open') {
+        if (another) this.fail(next, `expected another server key after ${quote(key.text)}: add one or remove the comma`);
+        break;
+      }
+      if (next.kind === 'close') this.fail(next, 'unexpected "}": no "{" is open here; remove it');
+      if (next.startsLine && !another) break;
+    }
+
+    const first = keys[0] as CorefileToken;
+    const snippet = keys.length === 1 ? SNIPPET_RE.exec(first.text) : null;
+    if (snippet) {
+      const name = snippet[1] as string;
+      const open = this.peek();
+      if (open?.kind !== 'open') this.fail(first, `snippet ${first.text} needs a body: write "${first.text} {", its directives, then "}"`);
+      if (this.snippets.has(name)) this.fail(first, `snippet ${first.text} is defined twice: rename or remove one`);
+      this.snippets.add(name);
+      const block = this.block(this.take());
+      return { type: 'snippet', keys, open: block.open, directives: block.directives, close: block.close };
+    }
+
+    if (this.peek()?.kind === 'open') {
+      const open = this.take();
+      const directives = this.directives('server', open);
+      return { type: 'server', keys, open, directives, close: this.take() };
+    }
+    return { type: 'server', keys, open: undefined, directives: this.directives('server', undefined), close: undefined };
+  }
+
+  /**
+   * Directives up to the `}` that closes `open` (left unread), or to the end of the file when `open` is
+   * undefined. `level`: where the directives stand; a server block's own directives follow stricter rules.
+   */
+  private directives(level: 'server' | 'nested', open: CorefileToken | undefined): CorefileDirective[] {
+    const list: CorefileDirective[] = [];
+    for (let token = this.peek(); token; token = this.peek()) {
+      if (token.kind === 'close') {
+        if (open) return list;
+        this.fail(token, 'unexpected "}": no "{" is open here; remove it');
+      }
+      if (token.kind === 'open') this.fail(token, 'unexpected "{": a block must follow a directive, e.g. "forward . 8.8.8.8 {"');
+      list.push(this.directive(level));
+    }
+    if (open) this.fail(open, '"{" is never closed: add the matching "}"');
+    return list;
+  }
+
+  private directive(level: 'top' | 'server' | 'nested'): CorefileDirective {
+    const name = this.take();
+    const parts: CorefileDirective['parts'] = [];
+    for (let token = this.peek(); token; token = this.peek()) {
+      if (token.kind === 'open') {
+        parts.push(this.block(this.take()));
+        continue;
+      }
+      if (token.startsLine) break;
+      if (token.kind === 'close') {
+        if (level === 'top') this.fail(token, 'unexpected "}": no "{" is open here; remove it');
+        if (level === 'server') {
+          this.fail(token, `"}" closes the server block on the line of directive ${quote(name.text)}, which CoreDNS rejects: put the "}" on a line of its own`);
+        }
+        break;
+      }
+      parts.push(this.take());
+    }
+    if (name.text === 'import') {
+      const args = parts.filter((p) => p.kind !== 'block');
+      if (parts.some((p) => p.kind === 'block')) this.fail(name, 'import takes no "{ }" block: write import FILE, GLOB or SNIPPET');
+      if (args.length === 0) this.fail(name, 'import needs one argument: a file, a glob or a snippet name');
+      if (args.length > 1) this.fail(name, `import takes one argument (a file, a glob or a snippet name), not ${args.length}`);
+    }
+    return { name, parts };
+  }
+
+  private block(open: CorefileToken): CorefileBlock {
+    const directives = this.directives('nested', open);
+    return { kind: 'block', open, directives, close: this.take() };
+  }
+}
+
+/**
+ * Parses a Corefile. Throws CorefileError (`SOURCE:LINE:COLUMN: what to fix`) on text CoreDNS would
+ * reject: unbalanced braces, unterminated quotes, a server block closed on a directive's line, a bad import.
+ */
+export function parseCorefile(text: string, options: { source?: string } = {}): Corefile {
+  const source = options.source ?? 'Corefile';
+  const { tokens, trailing } = lex(text, source);
+  return { entries: new Parser(tokens, source).file(), trailing, source };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Printer
+
+function printDirective(out: string[], d: CorefileDirective): void {
+  out.push(d.name.leading, d.name.raw);
+  for (const part of d.parts) {
+    if (part.kind === 'block') printBlock(out, part.open, part.directives, part.close);
+    else out.push(part.leading, part.raw);
+  }
+}
+
+function printBlock(out: string[], open: CorefileToken | undefined, directives: CorefileDirective[], close: CorefileToken | undefined): void {
+  if (open) out.push(open.leading, open.raw);
+  for (const d of directives) printDirective(out, d);
+  if (close) out.push(close.leading, close.raw);
+}
+
+/** Writes the Corefile back: byte for byte what was parsed, except for the tokens an edit replaced. */
+export function printCorefile(cf: Corefile): string {
+  const out: string[] = [];
+  for (const entry of cf.entries) {
+    if (entry.type === 'import') {
+      printDirective(out, entry.directive);
+      continue;
+    }
+    for (const key of entry.keys) out.push(key.leading, key.raw);
+    printBlock(out, entry.open, entry.directives, entry.close);
+  }
+  out.push(cf.trailing);
+  return out.join('');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Server blocks and the forward plugin
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { dns: '53', tls: '853', quic: '853', grpc: '443', https: '443', https3: '443' };
+
+/** `dns://.:53`, `.:53`, `.` and `:53` all name the same server; zones compare case-insensitively. */
+function normaliseServerKey(key: string): string {
+  let rest = key.replace(/,$/, '').toLowerCase();
+  let transport = 'dns';
+  const scheme = /^([a-z0-9]+):\/\//.exec(rest);
+  if (scheme) {
+    transport = scheme[1] as string;
+    rest = rest.slice(scheme[0].length);
+  }
+  const withPort = /^(.*):(\d+)$/.exec(rest);
+  let zone = withPort ? (withPort[1] as string) : rest;
+  const port = withPort ? String(Number(withPort[2])) : (DEFAULT_PORTS[transport] ?? '');
+  if (zone === '') zone = '.';
+  if (!zone.endsWith('.')) zone += '.';
+  return `${transport}://${zone}:${port}`;
+}
+
+/** The server blocks (not snippets) that serve `serverKey`, e.g. `.:53`. */
+function serverBlocksFor(cf: Corefile, serverKey: string): CorefileServerBlock[] {
+  const wanted = normaliseServerKey(serverKey);
+  return cf.entries.filter(
+    (e): e is CorefileServerBlock => e.type === 'server' && e.keys.some((k) => normaliseServerKey(k.text) === wanted),
+  );
+}
+
+/** Argument tokens of a directive up to its first block: for forward, FROM then the TO servers. */
+function headArgs(d: CorefileDirective): CorefileToken[] {
+  const head: CorefileToken[] = [];
+  for (const part of d.parts) {
+    if (part.kind === 'block') break;
+    head.push(part);
+  }
+  return head;
+}
+
+interface ForwardSite {
+  directive: CorefileDirective;
+  /** The snippet the directive comes from (via import), or undefined when it is in the block itself. */
+  snippet: CorefileServerBlock | undefined;
+}
+
+interface ForwardLookup {
+  block: CorefileServerBlock;
+  /** The forward plugin that sets the block's upstream servers, if the block has one. */
+  forward: ForwardSite | undefined;
+  /** `import` arguments in the block that are files or globs: their contents are not visible here. */
+  fileImports: string[];
+}
+
+function lookupForward(cf: Corefile, serverKey: string): ForwardLookup {
+  const blocks = serverBlocksFor(cf, serverKey);
+  if (blocks.length === 0) {
+    const imports = cf.entries.filter((e): e is CorefileTopImport => e.type === 'import');
+    const hint = imports.length > 0 ? ` (it may come from ${imports.map((i) => `import ${headArgs(i.directive)[0]?.text}`).join(', ')})` : '';
+    throw new CorefileError(cf.source, undefined, `no server block for ${serverKey}${hint}: add a "${serverKey} {" block with a forward plugin`);
+  }
+  if (blocks.length > 1) {
+    const lines = blocks.map((b) => (b.keys[0] as CorefileToken).line).join(' and ');
+    throw new CorefileError(cf.source, undefined, `${blocks.length} server blocks serve ${serverKey} (lines ${lines}): merge them into one`);
+  }
+  const block = blocks[0] as CorefileServerBlock;
+
+  // Snippets count from where they are defined on, as CoreDNS reads the file top to bottom.
+  const snippets = new Map<string, CorefileServerBlock>();
+  for (const entry of cf.entries) {
+    if (entry === block) break;
+    if (entry.type === 'snippet') snippets.set(SNIPPET_RE.exec((entry.keys[0] as CorefileToken).text)?.[1] as string, entry);
+  }
+  const found: ForwardSite[] = [];
+  const fileImports: string[] = [];
+  const seen = new Set<string>();
+  const walk = (directives: CorefileDirective[], snippet: CorefileServerBlock | undefined): void => {
+    for (const d of directives) {
+      if (d.name.text === 'forward') found.push({ directive: d, snippet });
+      if (d.name.text !== 'import') continue;
+      const target = headArgs(d)[0]?.text ?? '';
+      const defined = snippets.get(target);
+      if (!defined) fileImports.push(target);
+      else if (!seen.has(target)) {
+        seen.add(target);
+        walk(defined.directives, defined);
+      }
+    }
+  };
+  walk(block.directives, undefined);
+
+  if (found.length <= 1) return { block, forward: found[0], fileImports };
+  // Several forward stanzas: the one for the root zone is the upstream; the others forward sub-domains.
+  const root = found.filter((f) => headArgs(f.directive)[0]?.text === '.');
+  if (root.length === 1) return { block, forward: root[0], fileImports };
+  if (root.length === 0) return { block, forward: undefined, fileImports };
+  const lines = root.map((f) => f.directive.name.line).join(' and ');
+  throw new CorefileError(cf.source, undefined, `the ${serverKey} block has ${root.length} "forward ." plugins (lines ${lines}): keep one`);
+}
+
+/**
+ * The upstream servers (the TO arguments of the forward plugin) of the `serverKey` server block, following
+ * snippet imports; undefined when the block has no forward plugin. Throws CorefileError when no block, or
+ * more than one, serves `serverKey`.
+ */
+export function getForwarders(cf: Corefile, serverKey = '.:53'): string[] | undefined {
+  const { forward } = lookupForward(cf, serverKey);
+  return forward ? headArgs(forward.directive).slice(1).map((t) => t.text) : undefined;
+}
+
+/** The result of setForwarders. */
+export interface SetForwardersResult {
+  /** The edited Corefile; the very object passed in when nothing changed. */
+  corefile: Corefile;
+  changed: boolean;
+  /**
+   * Files or globs the server block imports (k3s: `import /etc/coredns/custom/*.override`). Their contents
+   * are not visible here; a forward plugin inside one would clash with the one set here.
+   */
+  fileImports: string[];
+}
+
+// Servers come validated from src/dns/args.ts; this only refuses what would change the Corefile's structure.
+const SAFE_WORD_RE = /^[A-Za-z0-9._:/[\]%-]+$/;
+
+function newToken(text: string, leading: string, startsLine = false): CorefileToken {
+  return { kind: 'word', leading, raw: text, text, startsLine, line: 0, column: 0 };
+}
+
+/** The indentation of a token that starts a line: what follows the last line break before it. */
+function indentOf(token: CorefileToken): string | undefined {
+  if (!token.startsLine) return undefined;
+  return token.leading.slice(token.leading.lastIndexOf('\n') + 1);
+}
+
+/**
+ * Sets the upstream servers of the `serverKey` (default `.:53`) server block: its forward plugin becomes
+ * `forward . SERVERS`, keeping the plugin's options block, comments and layout; a block without a forward
+ * plugin gets a `forward . SERVERS` line, indented like its siblings. Nothing else changes, and other server
+ * blocks (stub domains with their own forward) are never touched. Same servers: `changed: false` and the
+ * same object back.
+ *
+ * Throws CorefileError when the forward plugin comes from a snippet (changing the snippet would change
+ * every block that imports it) and the servers differ, or when no single block serves `serverKey`.
+ */
+export function setForwarders(cf: Corefile, servers: readonly string[], serverKey = '.:53'): SetForwardersResult {
+  if (servers.length === 0) throw new InternalError(`setForwarders needs at least one server; ${BUG_REPORT_HINT}`);
+  for (const s of servers) {
+    if (!SAFE_WORD_RE.test(s)) throw new InternalError(`cannot write ${quote(s)} into the Corefile as a forward server; ${BUG_REPORT_HINT}`);
+  }
+  const wanted = ['.', ...servers];
+  const lookup = lookupForward(cf, serverKey);
+  const { forward, fileImports } = lookup;
+  const same = (d: CorefileDirective): boolean => {
+    const head = headArgs(d).map((t) => t.text);
+    return head.length === wanted.length && head.every((t, i) => t === wanted[i]);
+  };
+  if (forward && same(forward.directive)) return { corefile: cf, changed: false, fileImports };
+  if (forward?.snippet) {
+    const name = (forward.snippet.keys[0] as CorefileToken).text;
+    throw new CorefileError(
+      cf.source,
+      forward.directive.name,
+      `the forward plugin of ${serverKey} comes from snippet ${name}, which other server blocks may import: change its servers there by hand, or move the forward line into the ${serverKey} block`,
+    );
+  }
+
+  const corefile = structuredClone(cf);
+  const index = cf.entries.indexOf(lookup.block);
+  const block = corefile.entries[index] as CorefileServerBlock;
+
+  if (forward) {
+    // The same directive in the copy: find it by position, which the clone preserves.
+    const at = lookup.block.directives.indexOf(forward.directive);
+    const directive = block.directives[at] as CorefileDirective;
+    const old = headArgs(directive);
+    const head = wanted.map((text, i) => {
+      const previous = old[i];
+      if (previous && previous.text === text) return previous;
+      return newToken(text, previous?.leading ?? ' ');
+    });
+    directive.parts = [...head, ...directive.parts.slice(old.length)];
+    return { corefile, changed: true, fileImports };
+  }
+
+  const newline = printCorefile(cf).includes('\r\n') ? '\r\n' : '\n';
+  const siblings = block.directives.map((d) => indentOf(d.name)).filter((s): s is string => s !== undefined);
+  const indent = siblings.at(-1) ?? `${indentOf(block.keys[0] as CorefileToken) ?? ''}    `;
+  block.directives.push({
+    name: newToken('forward', newline + indent, true),
+    parts: wanted.map((text) => newToken(text, ' ')),
+  });
+  // `.:53 { }`: the closing brace must move to a line of its own.
+  if (block.close && !block.close.startsLine) {
+    const keyIndent = indentOf(block.keys[0] as CorefileToken) ?? '';
+    block.close = { ...block.close, leading: newline + keyIndent, startsLine: true };
+  }
+  return { corefile, changed: true, fileImports };
+}

@@ -1,0 +1,223 @@
+/**
+ * The engine against real temporary folders laid out like MicroK8s nodes of both eras, through the built
+ * binary, with the tests' data-only addons (test/fixtures/addons): every node step kind's check, apply and
+ * undo; idempotency; coalesced restarts; dry-run; rollback; crash safety at every step boundary; the lock
+ * with real concurrent processes; Ctrl+C mid-run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { runCli, CLI } from '../support/cli.js';
+import { makeNode, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
+
+const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
+const cli = (n: TestNode, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli([...args, ...n.flags, '--output', 'json'], { env: { ...env, ...extraEnv } });
+
+const NETDEMO_PHASES = ['apiserver-flag', 'kubelet-domain', 'flanneld-stop', 'flannel-lock', 'cni-config', 'cni-set-aside', 'containerd-bin-dir', 'marker', 'restarts'].map((s) => `enable/netdemo/${s}`);
+
+function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | void) {
+  return async () => {
+    const n = makeNode(era);
+    try {
+      await fn(n);
+    } finally {
+      n.cleanup();
+    }
+  };
+}
+
+/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap. */
+function oldContainerdTemplate(n: TestNode) {
+  const file = path.join(n.snapData, 'args', 'containerd-template.toml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
+}
+
+for (const era of ['1.20', '1.35'] as const) {
+  test(
+    `${era}: enable applies every step kind, a second enable changes nothing, disable restores byte-identical files`,
+    withNode(era, (n) => {
+      oldContainerdTemplate(n);
+      const before = nodeTree(n);
+      const r = cli(n, ['enable', 'netdemo']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const events = jsonEvents(r.stdout);
+      const result = events.at(-1)!;
+      const daemonsRestarted = era === '1.20' ? { apiserver: 1, kubelet: 1 } : { kubelite: 1 };
+      assert.deepEqual(result, { type: 'result', ok: true, changed: 9, restarts: daemonsRestarted });
+      assert.deepEqual(events.filter((e) => e.status === 'done').map((e) => e.phase), NETDEMO_PHASES);
+
+      const args = (f: string) => readFileSync(path.join(n.snapData, 'args', f), 'utf8');
+      assert.match(args('kube-apiserver'), /\n--demo-flag=on\n$/);
+      assert.match(args('kubelet'), /\n--cluster-domain=demo.local\n$/);
+      assert.match(args('containerd-template.toml'), /bin_dir = "\$\{SNAP_DATA\}\/opt\/cni\/bin"/);
+      assert.ok(existsSync(path.join(n.snapData, 'var', 'lock', 'no-flanneld')));
+      assert.deepEqual(readdirSync(path.join(n.snapData, 'args', 'cni-network')), ['05-demo.conf', 'flannel.conflist.mk8s-addons-aside']);
+      const log = serviceLog(n).map((e) => `${e.action} ${e.daemon}`);
+      assert.deepEqual(log, era === '1.20' ? ['stop flanneld', 'restart apiserver', 'restart kubelet'] : ['stop flanneld', 'restart kubelite']);
+
+      // Idempotent: nothing changes, nothing restarts, it says so.
+      const afterEnable = nodeTree(n);
+      const again = cli(n, ['enable', 'netdemo']);
+      assert.equal(again.code, 0, again.stderr);
+      const againEvents = jsonEvents(again.stdout);
+      assert.deepEqual(againEvents.at(-1), { type: 'result', ok: true, changed: 0, restarts: {} });
+      assert.ok(againEvents.some((e) => e.type === 'note' && e.message === 'netdemo is already enabled'));
+      assert.deepEqual(nodeTree(n), afterEnable);
+      assert.equal(serviceLog(n).length, log.length, 'no service action on a no-op run');
+
+      // Disable: the exact inverse.
+      const d = cli(n, ['disable', 'netdemo']);
+      assert.equal(d.code, 0, d.stdout + d.stderr);
+      assert.deepEqual(nodeTree(n), before);
+      const after = serviceLog(n).slice(log.length).map((e) => `${e.action} ${e.daemon} ${e.result}`);
+      // flanneld starts again only once its lock is gone; the args restore restarts each service once.
+      assert.deepEqual(after, era === '1.20' ? ['start flanneld ok', 'restart kubelet ok', 'restart apiserver ok'] : ['start flanneld ok', 'restart kubelite ok']);
+      const journal = JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
+      assert.deepEqual(journal.addons, {});
+      assert.equal(journal.operation, null);
+      // Disabling again: nothing to do.
+      const d2 = cli(n, ['disable', 'netdemo']);
+      assert.equal(d2.code, 0);
+      assert.ok(jsonEvents(d2.stdout).some((e) => e.message === 'netdemo is not enabled; nothing to do'));
+    }),
+  );
+}
+
+test(
+  'dry-run runs every check, shows diffs and before/after lines, and changes nothing',
+  withNode('1.35', (n) => {
+    oldContainerdTemplate(n);
+    const before = nodeTree(n);
+    const r = cli(n, ['enable', 'netdemo', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = jsonEvents(r.stdout);
+    assert.equal(events[0]!.type, 'plan');
+    const would = Object.fromEntries(events.filter((e) => e.status === 'would-change').map((e) => [e.phase, e]));
+    assert.equal(would['enable/netdemo/apiserver-flag']!.detail, '- (absent)\n+ --demo-flag=on');
+    assert.match(String(would['enable/netdemo/containerd-bin-dir']!.detail), /^-    bin_dir = "\$\{SNAP\}\/opt\/cni\/bin"\n\+    bin_dir = "\$\{SNAP_DATA\}\/opt\/cni\/bin"$/m);
+    assert.equal(would['enable/netdemo/restarts']!.summary, 'restart kubelite');
+    assert.deepEqual(events.at(-1), { type: 'result', ok: true, changed: 0, restarts: {}, dryRun: true });
+    assert.deepEqual(nodeTree(n), before);
+    assert.deepEqual(serviceLog(n), []);
+  }),
+);
+
+test(
+  'a failing step rolls back every step of the run, dependencies included',
+  withNode('1.20', (n) => {
+    const before = nodeTree(n);
+    const r = cli(n, ['enable', 'faildemo']);
+    assert.equal(r.code, 1);
+    const events = jsonEvents(r.stdout);
+    const error = events.find((e) => e.type === 'error')!;
+    assert.equal(error.phase, 'enable/faildemo/broken');
+    assert.match(String(error.message), /^ls \/nonexistent-mk8s-addons-test exited with 2: .*No such file or directory \(rolled back\)$/);
+    assert.deepEqual(
+      events.filter((e) => e.status === 'undone').map((e) => e.phase),
+      // The failed step was journaled before it ran, so it is undone too (its undo is a no-op).
+      ['enable/faildemo/broken', ...[...NETDEMO_PHASES].reverse().filter((p) => p !== 'enable/netdemo/containerd-bin-dir')],
+    );
+    assert.deepEqual(events.at(-1), { type: 'result', ok: false, changed: 8, restarts: { apiserver: 2, kubelet: 2 } });
+    assert.deepEqual(nodeTree(n), before);
+  }),
+);
+
+test(
+  'crash safety: killed at every step boundary, the next run converges and disable restores the tree',
+  withNode('1.35', (n) => {
+    oldContainerdTemplate(n);
+    const pristine = nodeTree(n);
+    const clean = cli(n, ['enable', 'netdemo']);
+    assert.equal(clean.code, 0, clean.stderr);
+    const wanted = nodeTree(n);
+    assert.equal(cli(n, ['disable', 'netdemo']).code, 0);
+    assert.deepEqual(nodeTree(n), pristine);
+
+    for (const phase of NETDEMO_PHASES) {
+      for (const when of ['before', 'after']) {
+        const crashed = cli(n, ['enable', 'netdemo'], { MK8S_ADDONS_CRASH_AT: `${phase}:${when}` });
+        assert.equal(crashed.code, null, `killed at ${phase}:${when}`);
+        const journal = JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
+        assert.notEqual(journal.operation, null, 'the journal has the interrupted operation');
+        const next = cli(n, ['enable', 'netdemo']);
+        assert.equal(next.code, 0, `after ${phase}:${when}: ${next.stdout}`);
+        assert.ok(jsonEvents(next.stdout).some((e) => e.phase === 'recover' && String(e.message).includes('was interrupted')));
+        assert.deepEqual(nodeTree(n), wanted, `converged after a crash at ${phase}:${when}`);
+        assert.equal(cli(n, ['disable', 'netdemo']).code, 0);
+        assert.deepEqual(nodeTree(n), pristine, `byte-identical after a crash at ${phase}:${when}`);
+      }
+    }
+    // A disable killed midway is finished by the next run.
+    assert.equal(cli(n, ['enable', 'netdemo']).code, 0);
+    const killed = cli(n, ['disable', 'netdemo'], { MK8S_ADDONS_CRASH_AT: 'disable/netdemo/cni-config:before' });
+    assert.equal(killed.code, null);
+    const finish = cli(n, ['disable', 'netdemo']);
+    assert.equal(finish.code, 0, finish.stdout);
+    assert.deepEqual(nodeTree(n), pristine);
+  }),
+);
+
+function spawnCli(args: string[]) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' } });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, done, out: () => stdout, err: () => stderr };
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test(
+  'the lock: a second operation waits, then exits 3 naming the holder; a dead holder is taken over',
+  withNode('1.35', async (n) => {
+    const holder = spawnCli(['enable', 'slowdemo:4', ...n.flags, '--output', 'json']);
+    await waitFor(() => holder.out().includes('"phase":"enable/slowdemo/slow","status":"started"'), 'the slow step');
+    const blocked = cli(n, ['enable', 'netdemo', '--lock-timeout', '500ms']);
+    assert.equal(blocked.code, 3);
+    const error = jsonEvents(blocked.stdout).find((e) => e.type === 'error')!;
+    assert.equal(error.code, 'precondition');
+    assert.match(String(error.message), new RegExp(`^another mk8s-addons operation holds the node lock: pid ${holder.child.pid} \\(mk8s-addons enable slowdemo:4\\) since \\S+; wait for it to finish or give a longer --lock-timeout$`));
+    // A patient one waits for the holder and then finds everything done.
+    const patient = spawnCli(['enable', 'netdemo', ...n.flags, '--output', 'json', '--lock-timeout', '60s']);
+    assert.equal(await holder.done, 0, holder.err());
+    assert.equal(await patient.done, 0, patient.err());
+    assert.deepEqual(jsonEvents(patient.out()).at(-1), { type: 'result', ok: true, changed: 0, restarts: {} });
+
+    // A lock left by a process that no longer exists is taken over.
+    const lock = path.join(n.snapData, 'var', 'lock', 'mk8s-addons.lock');
+    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12345, command: 'mk8s-addons enable ghost', token: 'x', since: 'then' }));
+    const r = cli(n, ['disable', 'slowdemo', '--lock-timeout', '1s']);
+    assert.equal(r.code, 0, r.stdout);
+    assert.equal(existsSync(lock), false, 'released');
+  }),
+);
+
+test(
+  'SIGINT mid-run cancels the running child and rolls back',
+  withNode('1.20', async (n) => {
+    const before = nodeTree(n);
+    const run = spawnCli(['enable', 'slowdemo:30', ...n.flags, '--output', 'json']);
+    await waitFor(() => run.out().includes('"phase":"enable/slowdemo/slow","status":"started"'), 'the slow step');
+    // The sleep child is running now.
+    run.child.kill('SIGINT');
+    const code = await run.done;
+    assert.equal(code, 1, run.out() + run.err());
+    const events = jsonEvents(run.out());
+    assert.ok(events.some((e) => e.type === 'note' && e.message === 'SIGINT received: cancelling the running step and rolling back'));
+    assert.match(String(events.find((e) => e.type === 'error')!.message), /^sleep 30 was cancelled \(rolled back\)$/);
+    assert.deepEqual(nodeTree(n), before);
+    const journal = JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
+    assert.equal(journal.operation, null);
+    assert.deepEqual(journal.addons, {});
+  }),
+);
