@@ -5,8 +5,8 @@
  */
 import semverMaxSatisfying from 'semver/ranges/max-satisfying.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
-import semverCompare from 'semver/functions/compare.js';
 import type { AddonManifest, Catalogue, StepKind } from './catalogue.js';
+import { pinnedVersions } from './catalogue.js';
 import type { AddonSpec } from './grammar.js';
 import { UsageError } from './errors.js';
 
@@ -53,10 +53,7 @@ export interface PlanInput {
   layout?: Layout;
 }
 
-/** The pinned versions of an addon, oldest first. */
-export function pinnedVersions(addon: AddonManifest): string[] {
-  return (addon.versions?.pins ?? []).map((p) => p.version).sort(semverCompare);
-}
+export { pinnedVersions };
 
 const VERSION_RE = /^v?(\d+)(?:\.(\d+)(?:\.(\d+))?)?$/;
 

@@ -1,11 +1,11 @@
-/** Command dispatch: each command parses its own words and runs. Loaded only after argv is parsed. */
+/**
+ * Command dispatch: each command parses its own words and runs. Loaded only after argv is parsed; each
+ * branch imports just what that command uses (start-up cost).
+ */
 import type { Writable } from 'node:stream';
 import type { CommandName, GlobalOptions, OutputMode } from '../grammar.js';
 import { parseAddonSpecs, parseNoArgs } from '../grammar.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
-import { plan } from '../planner.js';
-import { renderCatalogue } from '../output/catalogue.js';
-import { commandHelp } from '../help.js';
 import { EXIT } from '../errors.js';
 
 export interface Streams {
@@ -20,7 +20,8 @@ export async function runCommand(command: CommandName, words: string[], globals:
     case 'list': {
       parseNoArgs('list', words, globals);
       if (globals.help) return help(command, io);
-      io.stdout.write(renderCatalogue(loadCatalogue(), outputOf()));
+      const { renderCatalogue } = await import('../output/catalogue.js');
+      io.stdout.write(renderCatalogue(await loadCatalogue(), outputOf()));
       return EXIT.ok;
     }
     case 'datapath': {
@@ -29,10 +30,11 @@ export async function runCommand(command: CommandName, words: string[], globals:
     }
     case 'enable':
     case 'disable': {
-      const catalogue = loadCatalogue();
+      const catalogue = await loadCatalogue();
       const specs = parseAddonSpecs(command, words, globals, catalogue);
       if (globals.help) return help(command, io);
       // Planning is pure and comes first: invalid input fails here, before anything on the node is touched.
+      const { plan } = await import('../planner.js');
       const thePlan = plan({ command, specs, catalogue });
       const { runPlan } = await import('./run.js');
       return runPlan(thePlan, specs, catalogue, globals, outputOf(), io);
@@ -40,7 +42,8 @@ export async function runCommand(command: CommandName, words: string[], globals:
   }
 }
 
-function help(command: string, io: Streams): number {
+async function help(command: string, io: Streams): Promise<number> {
+  const { commandHelp } = await import('../help.js');
   io.stdout.write(commandHelp(command));
   return EXIT.ok;
 }

@@ -17,6 +17,7 @@ import { loadJournal } from '../engine/journal.js';
 import { createSink } from '../output/events.js';
 import { runDisable, runEnable, type EngineOptions } from '../engine/engine.js';
 import { buildSteps } from '../engine/build.js';
+import { ensureKinds } from '../engine/kinds/index.js';
 import { prepareAddon } from '../addons/hooks.js';
 import { renderPlan } from '../output/plan.js';
 import { exists } from '../adapters/fs.js';
@@ -72,6 +73,7 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
     const installed = new Map(Object.entries(journal.addons).map(([n, a]) => [n, a.version]));
     const thePlan = makePlan({ command: pureplan.command, specs, catalogue, installed, layout });
     if (dryRun) sink.plan(planEvent(thePlan));
+    await ensureKinds([...thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind)), ...Object.values(journal.addons).flatMap((a) => a.steps.map((s) => s.kind)), ...(journal.operation?.steps.map((s) => s.kind) ?? [])]);
     const services = await serviceManagerFor(paths, env);
     const ipCommand = await ipCommandFor(paths);
     const kubeconfig = globals.kubeconfig ?? `${paths.snapData}/credentials/client.config`;
@@ -84,6 +86,7 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
         env: { ...env, KUBECONFIG: kubeconfig, ...(lock ? { MK8S_ADDONS_LOCK_TOKEN: lock.owner.token } : {}) },
         run: (cmd, o) => runProcess(cmd, { env, signal: controller.signal, ...o }),
         ipCommand,
+        kubeconfig,
         timeoutMs: globals.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       },
       sink,

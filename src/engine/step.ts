@@ -48,6 +48,8 @@ export interface StepContext {
   ipCommand(args: readonly string[]): Command;
   /** Records a line of output for the user (shown under the step). */
   note(message: string): void;
+  /** Kubeconfig for the cluster (default $SNAP_DATA/credentials/client.config). */
+  kubeconfig: string;
   /** Timeout for waits, in ms. */
   timeoutMs: number;
 }

@@ -1,7 +1,7 @@
 /** Renders `list`: name, description, available versions, default. Pure. */
 import type { Catalogue } from '../catalogue.js';
 import type { OutputMode } from '../grammar.js';
-import { pinnedVersions } from '../planner.js';
+import { pinnedVersions } from '../catalogue.js';
 
 export function renderCatalogue(catalogue: Catalogue, mode: OutputMode): string {
   const rows = catalogue.addons.map((a) => ({

@@ -3,10 +3,11 @@ import { loadCatalogue } from '../../src/adapters/catalogue-files.js';
 import { defaultGlobals, parseAddonSpecs } from '../../src/grammar.js';
 import type { Catalogue } from '../../src/catalogue.js';
 
-let cached: Catalogue | undefined;
+// The package's own catalogue, loaded once for the whole test file (top-level await).
+const shipped: Catalogue = await loadCatalogue();
+
 export function catalogue(): Catalogue {
-  cached ??= loadCatalogue();
-  return cached;
+  return shipped;
 }
 
 export function specs(line: string) {

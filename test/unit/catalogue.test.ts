@@ -14,31 +14,31 @@ steps:
     description: Install it
 `;
 
-function withCatalogue(files: Record<string, string>, fn: (dir: string) => void) {
+async function withCatalogue(files: Record<string, string>, fn: (dir: string) => Promise<void>) {
   const dir = mkdtempSync(path.join(tmpdir(), 'mk8s-cat-'));
   try {
     for (const [name, text] of Object.entries(files)) {
       mkdirSync(path.join(dir, name));
       writeFileSync(path.join(dir, name, 'manifest.yaml'), text);
     }
-    fn(dir);
+    await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('the shipped catalogue loads', () => {
-  const c = loadCatalogue();
+test('the shipped catalogue loads', async () => {
+  const c = await loadCatalogue();
   assert.deepEqual(c.addons.map((a) => a.name), ['cilium', 'dns', 'helm3', 'hubble']);
   assert.deepEqual(c.get('hubble')!.requires, ['cilium']);
   assert.deepEqual(c.get('cilium')!.requires, ['helm3']);
 });
 
-test('an addon that is only data needs no code', () => {
-  withCatalogue({ tool: GOOD }, (dir) => assert.equal(loadCatalogue(dir).get('tool')!.steps[0]!.kind, 'file'));
+test('an addon that is only data needs no code', async () => {
+  await withCatalogue({ tool: GOOD }, async (dir) => assert.equal((await loadCatalogue(dir)).get('tool')!.steps[0]!.kind, 'file'));
 });
 
-test('broken manifests name the file and the field', () => {
+test('broken manifests name the file and the field', async () => {
   const table: [Record<string, string>, string][] = [
     [{ tool: GOOD.replace('description: A tool\n', '') }, 'invalid addon manifest addons/tool/manifest.yaml: field description: is required'],
     [{ tool: GOOD.replace('kind: file', 'kind: teleport') }, 'invalid addon manifest addons/tool/manifest.yaml: field steps.0.kind: must be one of file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release; got "teleport"'],
@@ -62,8 +62,8 @@ test('broken manifests name the file and the field', () => {
     ],
   ];
   for (const [files, message] of table) {
-    withCatalogue(files, (dir) => {
-      assert.throws(() => loadCatalogue(dir), (e: unknown) => e instanceof CatalogueError && e.message === message, message);
+    await withCatalogue(files, async (dir) => {
+      await assert.rejects(loadCatalogue(dir), (e: unknown) => e instanceof CatalogueError && e.message === message, message);
     });
   }
 });

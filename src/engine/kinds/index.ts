@@ -18,3 +18,10 @@ export function kindImpl(kind: StepKind): StepKindImpl {
   if (!impl) throw new InternalError(`no implementation for step kind "${kind}"`);
   return impl;
 }
+
+/** Loads the kinds a set of steps needs that are not built in (their modules are heavy). */
+export async function ensureKinds(kinds: Iterable<StepKind>): Promise<void> {
+  const wanted = new Set(kinds);
+  if ([...wanted].some((k) => k.startsWith('kube-')) && !registry.has('kube-apply')) registerKinds((await import('./kube.js')).KUBE_KINDS);
+  if (wanted.has('helm-release') && !registry.has('helm-release')) registerKinds((await import('./helm.js')).HELM_KINDS);
+}

@@ -1,0 +1,253 @@
+/**
+ * The Kubernetes API, through @kubernetes/client-node 1.x (2.x crashes at import on Node 20). Loaded only
+ * by commands that talk to the cluster: its import alone costs ~0.8 s. One function per API call shape:
+ * server-side apply with a field manager, read, delete, ConfigMap read-modify-replace with retry on
+ * conflict, rollout waits by watch with a timeout that says what is not ready and why.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { StepError } from '../errors.js';
+
+export const FIELD_MANAGER = 'mk8s-addons';
+
+/** Just enough of an object to name it. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+}
+
+export interface Kube {
+  lib: typeof k8s;
+  config: k8s.KubeConfig;
+  objects: k8s.KubernetesObjectApi;
+  core: k8s.CoreV1Api;
+}
+
+const cache = new Map<string, Promise<Kube>>();
+
+/** Connects with a kubeconfig file (cached per file). */
+export function connect(kubeconfig: string): Promise<Kube> {
+  let found = cache.get(kubeconfig);
+  if (!found) {
+    found = (async () => {
+      const lib = await import('@kubernetes/client-node');
+      const config = new lib.KubeConfig();
+      try {
+        config.loadFromFile(kubeconfig);
+      } catch (err) {
+        throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message}; give --kubeconfig, or check that MicroK8s is running`);
+      }
+      return { lib, config, objects: lib.KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(lib.CoreV1Api) };
+    })();
+    cache.set(kubeconfig, found);
+  }
+  return found;
+}
+
+export const describeRef = (o: ObjectRef): string => `${o.kind.toLowerCase()}/${o.metadata.name}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}`;
+
+export function httpStatus(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return (err as Error).message;
+}
+
+/** Reads an object; undefined when it does not exist. */
+export async function readObject<T extends k8s.KubernetesObject>(kube: Kube, ref: ObjectRef): Promise<T | undefined> {
+  try {
+    return (await kube.objects.read(ref as Parameters<typeof kube.objects.read>[0])) as T;
+  } catch (err) {
+    if (httpStatus(err) === 404) return undefined;
+    throw new StepError(`cannot read ${describeRef(ref)}: ${apiMessage(err)}`);
+  }
+}
+
+/** Server-side apply (force, field manager mk8s-addons); `dryRun` asks the server what it would be. */
+export async function applyObject<T extends k8s.KubernetesObject>(kube: Kube, obj: T, opts: { dryRun?: boolean } = {}): Promise<T> {
+  try {
+    return (await kube.objects.patch(obj, undefined, opts.dryRun ? 'All' : undefined, FIELD_MANAGER, true, kube.lib.PatchStrategy.ServerSideApply)) as T;
+  } catch (err) {
+    throw new StepError(`server-side apply of ${describeRef(obj as unknown as ObjectRef)} failed: ${apiMessage(err)}`);
+  }
+}
+
+/** Deletes an object (foreground); true when it existed. */
+export async function deleteObject(kube: Kube, ref: ObjectRef): Promise<boolean> {
+  try {
+    await kube.objects.delete(ref as k8s.KubernetesObject, undefined, undefined, undefined, undefined, 'Foreground');
+    return true;
+  } catch (err) {
+    if (httpStatus(err) === 404) return false;
+    throw new StepError(`cannot delete ${describeRef(ref)}: ${apiMessage(err)}`);
+  }
+}
+
+/**
+ * Read-modify-replace of a ConfigMap on its resourceVersion: `mutate` gets the current data and returns
+ * the new data (or undefined: nothing to change). A conflicting concurrent write makes it read again and
+ * redo the change on the new content, so the other writer's change is never lost.
+ */
+export async function updateConfigMap(
+  kube: Kube,
+  ref: { name: string; namespace: string },
+  mutate: (data: Record<string, string>) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>,
+  opts: { attempts?: number } = {},
+): Promise<{ changed: boolean; conflicts: number; before: Record<string, string>; after: Record<string, string> }> {
+  const attempts = opts.attempts ?? 8;
+  for (let i = 0; i < attempts; i++) {
+    const cm = await kube.core.readNamespacedConfigMap(ref);
+    const before = { ...(cm.data ?? {}) };
+    const after = await mutate({ ...before });
+    if (after === undefined) return { changed: false, conflicts: i, before, after: before };
+    try {
+      await kube.core.replaceNamespacedConfigMap({ ...ref, body: { ...cm, data: after }, fieldManager: FIELD_MANAGER });
+      return { changed: true, conflicts: i, before, after };
+    } catch (err) {
+      if (httpStatus(err) !== 409) throw new StepError(`cannot update configmap/${ref.name} in ${ref.namespace}: ${apiMessage(err)}`);
+    }
+  }
+  throw new StepError(`configmap/${ref.name} in ${ref.namespace} kept changing under us (${attempts} conflicts); try again`);
+}
+
+export interface RolloutRef {
+  kind: 'DaemonSet' | 'Deployment';
+  name: string;
+  namespace: string;
+}
+
+/** Whether a DaemonSet / Deployment status means "rolled out and ready", and if not, why. */
+export function rolloutState(kind: RolloutRef['kind'], obj: k8s.V1DaemonSet | k8s.V1Deployment | undefined): { ready: boolean; reason: string } {
+  if (!obj) return { ready: false, reason: 'it does not exist' };
+  const gen = obj.metadata?.generation ?? 0;
+  const observed = obj.status?.observedGeneration ?? 0;
+  if (observed < gen) return { ready: false, reason: `the controller has not seen generation ${gen} yet` };
+  if (kind === 'DaemonSet') {
+    const s = (obj as k8s.V1DaemonSet).status;
+    const want = s?.desiredNumberScheduled ?? 0;
+    const updated = s?.updatedNumberScheduled ?? 0;
+    const available = s?.numberAvailable ?? 0;
+    if (want === 0) return { ready: false, reason: 'no node is scheduled to run it' };
+    if (updated < want) return { ready: false, reason: `${updated} of ${want} pods updated` };
+    if (available < want) return { ready: false, reason: `${available} of ${want} pods available` };
+    return { ready: true, reason: `${available} of ${want} pods available` };
+  }
+  const d = obj as k8s.V1Deployment;
+  const want = d.spec?.replicas ?? 1;
+  const updated = d.status?.updatedReplicas ?? 0;
+  const available = d.status?.availableReplicas ?? 0;
+  const total = d.status?.replicas ?? 0;
+  if (updated < want) return { ready: false, reason: `${updated} of ${want} replicas updated` };
+  if (total > updated) return { ready: false, reason: `${total - updated} old replicas pending termination` };
+  if (available < want) return { ready: false, reason: `${available} of ${want} replicas available` };
+  return { ready: true, reason: `${available} of ${want} replicas available` };
+}
+
+const apiPath = (r: RolloutRef) => `/apis/apps/v1/namespaces/${r.namespace}/${r.kind === 'DaemonSet' ? 'daemonsets' : 'deployments'}`;
+
+/** Why the pods of a workload are not ready: phases, conditions and the latest warning events. */
+export async function explainNotReady(kube: Kube, r: RolloutRef, obj: k8s.V1DaemonSet | k8s.V1Deployment | undefined): Promise<string> {
+  const labels = obj?.spec?.selector?.matchLabels ?? {};
+  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  const parts: string[] = [];
+  if (selector) {
+    const pods = await kube.core.listNamespacedPod({ namespace: r.namespace, labelSelector: selector });
+    for (const p of pods.items.slice(0, 5)) {
+      const notReady = (p.status?.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
+      const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).filter(Boolean);
+      parts.push(`pod ${p.metadata?.name} ${p.status?.phase ?? 'Unknown'}${notReady.length ? `, not ${notReady.join(', ')}` : ''}${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''}`);
+    }
+    if (pods.items.length === 0) parts.push('no pods exist');
+  }
+  const events = await kube.core.listNamespacedEvent({ namespace: r.namespace });
+  const recent = events.items
+    .filter((e) => e.type === 'Warning' && (e.involvedObject.name === r.name || e.involvedObject.name?.startsWith(`${r.name}-`)))
+    .slice(-3)
+    .map((e) => `${e.reason}: ${e.message}`);
+  if (recent.length) parts.push(`events: ${recent.join(' | ')}`);
+  return parts.join('; ');
+}
+
+/**
+ * Waits, by watch, until the workload is rolled out and ready. On timeout the error names what is not
+ * ready and why.
+ */
+export async function waitRollout(kube: Kube, r: RolloutRef, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+  const read = () => readObject<k8s.V1DaemonSet | k8s.V1Deployment>(kube, { apiVersion: 'apps/v1', kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
+  let last = await read();
+  if (rolloutState(r.kind, last).ready) return;
+  const watch = new kube.lib.Watch(kube.config);
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let controller: AbortController | undefined;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      controller?.abort();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onAbort = () => finish(new StepError(`waiting for ${r.kind.toLowerCase()}/${r.name} was cancelled`));
+    opts.signal?.addEventListener('abort', onAbort);
+    const timer = setTimeout(() => {
+      void (async () => {
+        last = (await read().catch(() => last)) ?? last;
+        const why = await explainNotReady(kube, r, last).catch(() => '');
+        finish(new StepError(`${r.kind.toLowerCase()}/${r.name} in ${r.namespace} is not ready after ${Math.round(opts.timeoutMs / 1000)} s: ${rolloutState(r.kind, last).reason}${why ? `; ${why}` : ''}; raise --timeout or look at "kubectl -n ${r.namespace} describe ${r.kind.toLowerCase()} ${r.name}"`));
+      })();
+    }, opts.timeoutMs);
+    const start = (rv?: string) => {
+      void watch
+        .watch(
+          apiPath(r),
+          { fieldSelector: `metadata.name=${r.name}`, ...(rv ? { resourceVersion: rv } : {}), allowWatchBookmarks: true },
+          (type, obj: k8s.V1DaemonSet | k8s.V1Deployment) => {
+            if (type === 'DELETED') last = undefined;
+            else if (type !== 'BOOKMARK') last = obj;
+            if (rolloutState(r.kind, last).ready) finish();
+          },
+          (err) => {
+            // A watch ends now and then (server timeout): start again unless we are done.
+            if (!settled) setTimeout(() => start(), err ? 500 : 0);
+          },
+        )
+        .then((c) => {
+          controller = c;
+          if (settled) c.abort();
+        }, (err) => finish(new StepError(`cannot watch ${r.kind.toLowerCase()}/${r.name}: ${apiMessage(err)}`)));
+    };
+    start(last?.metadata?.resourceVersion);
+  });
+}
+
+/** Waits until no pod matches `labelSelector` in `namespace` (after a delete). */
+export async function waitPodsGone(kube: Kube, namespace: string, labelSelector: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+  const end = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector });
+    if (pods.items.length === 0) return;
+    if (Date.now() > end) {
+      throw new StepError(`${pods.items.length} pod(s) with ${labelSelector} in ${namespace} still exist after ${Math.round(opts.timeoutMs / 1000)} s: ${pods.items.map((p) => `${p.metadata?.name} ${p.status?.phase}`).join(', ')}; raise --timeout`);
+    }
+    if (opts.signal?.aborted) throw new StepError(`waiting for pods with ${labelSelector} to go was cancelled`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The cluster's Kubernetes version (gitVersion, e.g. v1.34.4). */
+export async function serverVersion(kube: Kube): Promise<string> {
+  const api = kube.config.makeApiClient(kube.lib.VersionApi);
+  return (await api.getCode()).gitVersion;
+}
