@@ -4,11 +4,23 @@
 # already in the cache is not built again. Test-only: the product itself is TypeScript.
 #
 #   scripts/build-control-plane.sh          build (or reuse) and print the bin folder on the last line
+#   scripts/build-control-plane.sh --quiet  the same, but stdout is only the bin folder and stderr only
+#                                            errors (no per-binary notes, no disk usage)
 #   KUBEBUILDER_ASSETS=/dir scripts/...      use the binaries in /dir instead (envtest convention);
 #                                            only the missing ones are built
 #
 # Cache root: $MK8S_ADDONS_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/mk8s-addons.
+# src/sandbox/binaries.ts derives the same folder from the same variables and versions (a test checks).
 set -euo pipefail
+
+quiet=false
+for arg in "$@"; do
+  case "$arg" in
+    --quiet|-q) quiet=true ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) printf '[build-control-plane] error: unknown argument %s; use --quiet or --help\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 K8S_VERSION="v1.34.4"
@@ -19,12 +31,9 @@ cache_root="${MK8S_ADDONS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mk8s-addons}"
 bin_dir="$cache_root/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
 mkdir -p "$bin_dir"
 
-log() { printf '[build-control-plane] %s\n' "$*" >&2; }
-
-if ! command -v go >/dev/null 2>&1; then
-  log "error: Go is not installed; install Go >= 1.24 (this builds test binaries only)"
-  exit 3
-fi
+log() { $quiet || printf '[build-control-plane] %s\n' "$*" >&2; }
+error() { printf '[build-control-plane] error: %s\n' "$*" >&2; }
+built=0
 
 # have NAME: true when NAME is already usable (override folder or cache).
 have() {
@@ -43,12 +52,18 @@ build() {
     log "$name: cached"
     return 0
   fi
+  # Go is only needed when something is missing: cached or supplied binaries need no toolchain.
+  if ! command -v go >/dev/null 2>&1; then
+    error "Go is not installed, and $name is neither in ${KUBEBUILDER_ASSETS:-\$KUBEBUILDER_ASSETS} nor in $bin_dir; install Go >= 1.24 (this builds test binaries only)"
+    exit 3
+  fi
   log "$name: building $pkg (a cold build takes minutes on 2 cores)"
   local start=$SECONDS
   (cd "$here/controlplane/$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
       -ldflags "$ldflags" -o "$bin_dir/.$name.tmp" "$pkg")
   mv -f "$bin_dir/.$name.tmp" "$bin_dir/$name"
   log "$name: built in $((SECONDS - start)) s"
+  built=$((built + 1))
 }
 
 k8s_minor="${K8S_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
@@ -63,5 +78,7 @@ build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldfla
 build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 
-log "disk used by $cache_root: $(du -sh "$cache_root" 2>/dev/null | cut -f1)"
+if [[ $built -gt 0 ]] && ! $quiet; then
+  log "disk used by $cache_root: $(du -sh "$cache_root" 2>/dev/null | cut -f1)"
+fi
 echo "$bin_dir"

@@ -3,6 +3,13 @@
 # Idempotent set-up: cached Go builds are reused, present packages are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== set-up: control plane binaries (cached under ~/.cache/mk8s-addons; a cold build takes minutes)"
+bash scripts/build-control-plane.sh --quiet >/dev/null
+echo "== set-up: Debian packages for the datapath tests"
+bash scripts/setup-datapath-deps.sh
+echo "== typecheck"
 npx tsc -p tsconfig.json
+echo "== lint"
 npx eslint .
-node --test --test-reporter=spec dist/test/
+echo "== tests"
+node --test --test-reporter=spec --test-concurrency=1 dist/test/

@@ -209,7 +209,15 @@ export function splitAddonWord(raw: string): { name: string; positional: string[
   let word = raw;
   // MicroK8s 1.24+ accepts repo/NAME; our catalogue is one repository.
   for (const prefix of REPO_PREFIXES) if (word.startsWith(prefix)) word = word.slice(prefix.length);
-  const [name = '', ...positional] = word.split(':');
+  // `:` separates arguments, except inside [...] (dns:[2606:4700::1111]:53), and a port after an address
+  // stays with it (dns:1.1.1.1:5353): no argument is ever a bare number after an address.
+  const [name = '', ...segments] = word.match(/(?:\[[^\]]*\]|[^:])+|(?<=:)(?=:|$)|^(?=:)/g) ?? [''];
+  const positional: string[] = [];
+  for (const seg of segments) {
+    const prev = positional.at(-1);
+    if (prev !== undefined && /^\d{1,5}(,|$)/.test(seg) && /(\]|\d+\.\d+\.\d+\.\d+)$/.test(prev)) positional[positional.length - 1] = `${prev}:${seg}`;
+    else positional.push(seg);
+  }
   if (name === '') {
     throw new UsageError(`empty addon name in "${raw}": write NAME[:ARG...], e.g. cilium:v1.8 (see "mk8s-addons list")`);
   }

@@ -96,7 +96,8 @@ function bindArguments(addon: AddonManifest, spec: AddonSpec): { args: Record<st
   const args: Record<string, string | boolean> = {};
   let requested: string | null = null;
   for (const [i, a] of declared.entries()) {
-    const raw = spec.positional[i] ?? spec.flags.get(a.flag);
+    // An empty positional argument means "the default" (dns::10.152.183.20 keeps the default servers).
+    const raw = spec.positional[i] === '' ? undefined : (spec.positional[i] ?? spec.flags.get(a.flag));
     if (raw === undefined) continue;
     if (Array.isArray(raw)) throw new UsageError(`${a.flag} is given twice for ${addon.name}; give it once`);
     if (a.type === 'switch') {

@@ -31,7 +31,13 @@ const cases = [
   ['enable cilium:v1.8 --dry-run (no node)', [cli, 'enable', 'cilium:v1.8', '--dry-run']],
 ];
 const baseline = ['-e', '0'];
-for (let i = 0; i < 3; i++) for (const [, a] of cases) time(a), time(baseline); // warm the file cache
+// Warm the file cache.
+for (let i = 0; i < 3; i++) {
+  for (const [, a] of cases) {
+    time(a);
+    time(baseline);
+  }
+}
 
 console.log(`start-up, ${runs} alternating pairs each, against node -e 0 (ratio = command / baseline)`);
 console.log(`${'command'.padEnd(42)} ${'median ms'.padStart(9)} ${'base ms'.padStart(8)} ${'ratio'.padStart(6)} ${'min'.padStart(5)} ${'max'.padStart(5)}`);

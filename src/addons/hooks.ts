@@ -24,6 +24,7 @@ type Hook = (addon: PlannedAddon, node: AddonNode) => Promise<PreparedAddon>;
 
 const HOOKS: Record<string, () => Promise<Hook>> = {
   helm3: async () => (await import('./helm3.js')).prepareHelm3,
+  dns: async () => (await import('./dns.js')).prepareDns,
 };
 
 export async function prepareAddon(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {

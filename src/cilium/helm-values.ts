@@ -210,15 +210,17 @@ class StrvalsParser {
           if (!Array.isArray(existing)) throw new StrvalsError(`unable to parse key: ${goQuote(k)} is ${goType(existing)}, not a list`);
           list = existing;
         }
-        let result: { list: unknown[]; err?: Error };
+        // Helm stores the list even when the item stops at the end of the line (`a[0]` sets a to []).
+        let stopped: EOFWithList | undefined;
         try {
-          result = { list: this.listItem(list, i, nestedNameLevel) };
+          list = this.listItem(list, i, nestedNameLevel);
         } catch (err) {
           if (!(err instanceof EOF)) throw err;
-          result = { list: (err as EOFWithList).list ?? list, err };
+          stopped = err;
+          list = stopped.list ?? list;
         }
-        set(data, k, result.list);
-        if (result.err) throw result.err;
+        set(data, k, list);
+        if (stopped) throw stopped;
         return;
       }
       case '=': {
@@ -554,7 +556,8 @@ export function mergeUserValues(bases: readonly HelmValues[], user: UserValues):
   return base;
 }
 
-function parseUserSet(line: string, dest: HelmValues, flag: string, forceString: boolean): void {
+/** Parses one user flag's line into `dest`; a line Helm would reject is a UsageError that names the flag. */
+export function parseUserSet(line: string, dest: HelmValues, flag: '--set' | '--set-string', forceString: boolean): void {
   try {
     parseSetInto(line, dest, { forceString });
   } catch (err) {
@@ -600,7 +603,7 @@ function coalesceTables(dst: HelmValues, src: HelmValues): void {
 
 /** A key path as a --set user writes it: dots between keys, `\.` for a dot inside a key. */
 export function escapeKey(k: string): string {
-  return k.replace(/([\\.[\],=])/g, '\\$1');
+  return k.replace(/([\\.[,=])/g, '\\$1');
 }
 
 export function formatPath(keys: readonly string[]): string {
@@ -622,9 +625,4 @@ export function valuePaths(values: HelmValues): string[][] {
   };
   walk(values, []);
   return out;
-}
-
-/** The text of a values file for helm: JSON, which is YAML that no value can change the structure of. */
-export function valuesFileText(values: HelmValues): string {
-  return `${JSON.stringify(values, null, 2)}\n`;
 }

@@ -15,7 +15,8 @@ export const SAVED_NOTE =
 /** A note for lines inside bpftool's sections that are not entries. */
 export function unparsedNote(unparsed: readonly string[]): string[] {
   if (unparsed.length === 0) return [];
-  return [`skipped ${unparsed.length} line${unparsed.length === 1 ? '' : 's'} that are not bpftool net list entries, the first: "${unparsed[0]}"`];
+  const one = unparsed.length === 1;
+  return [`skipped ${unparsed.length} line${one ? ' that is not a' : 's that are not'} bpftool net list entr${one ? 'y' : 'ies'}, the first: "${unparsed[0]}"`];
 }
 
 /** Detects the format of saved output and parses it. */

@@ -502,8 +502,14 @@ export interface SetForwardersResult {
   fileImports: string[];
 }
 
-// Servers come validated from src/dns/args.ts; this only refuses what would change the Corefile's structure.
-const SAFE_WORD_RE = /^[A-Za-z0-9._:/[\]%-]+$/;
+/**
+ * Whether a value can be written into a Corefile as one bare token that CoreDNS reads back unchanged: no
+ * whitespace, quotes, braces, `#`, backslashes or placeholders. Values come validated from src/dns/args.ts;
+ * this only refuses what would change the Corefile's structure.
+ */
+export function isPlainCorefileWord(value: string): boolean {
+  return /^[A-Za-z0-9._:/[\]%-]+$/.test(value);
+}
 
 function newToken(text: string, leading: string, startsLine = false): CorefileToken {
   return { kind: 'word', leading, raw: text, text, startsLine, line: 0, column: 0 };
@@ -528,7 +534,7 @@ function indentOf(token: CorefileToken): string | undefined {
 export function setForwarders(cf: Corefile, servers: readonly string[], serverKey = '.:53'): SetForwardersResult {
   if (servers.length === 0) throw new InternalError(`setForwarders needs at least one server; ${BUG_REPORT_HINT}`);
   for (const s of servers) {
-    if (!SAFE_WORD_RE.test(s)) throw new InternalError(`cannot write ${quote(s)} into the Corefile as a forward server; ${BUG_REPORT_HINT}`);
+    if (!isPlainCorefileWord(s)) throw new InternalError(`cannot write ${quote(s)} into the Corefile as a forward server; ${BUG_REPORT_HINT}`);
   }
   const wanted = ['.', ...servers];
   const lookup = lookupForward(cf, serverKey);

@@ -64,12 +64,11 @@ class Run {
   }
 
   constructor(readonly opts: EngineOptions, private phase: () => string) {
-    const self = this;
     this.ctx = {
       ...opts.base,
-      requestRestart(service, reason) {
+      requestRestart: (service, reason) => {
         const daemon = daemonFor(service, opts.base.layout);
-        self.pending.set(daemon, [...(self.pending.get(daemon) ?? []), reason]);
+        this.pending.set(daemon, [...(this.pending.get(daemon) ?? []), reason]);
       },
       pendingRestarts: () => [...this.pending.keys()],
       flushRestarts: () => this.flush(),

@@ -59,6 +59,8 @@ export interface SandboxMarker {
   layout: Layout;
   /** Network namespace that holds the node's links. */
   netns?: string;
+  /** The resolv.conf this node's host would have (default /etc/resolv.conf). */
+  resolvConf?: string;
 }
 
 export async function readSandboxMarker(p: SnapPaths): Promise<SandboxMarker | undefined> {

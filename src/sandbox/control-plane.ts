@@ -35,6 +35,7 @@ import { printCommand, type Command } from '../adapters/process.js';
 import { InternalError, PreconditionError, StepError } from '../errors.js';
 import {
   CONTROL_PLANE_COMPONENTS,
+  CONTROL_PLANE_VERSIONS,
   locateControlPlaneBinaries,
   type ControlPlaneBinaries,
   type ControlPlaneComponent,
@@ -236,7 +237,9 @@ export function logTail(file: string, lines = 12): string {
 interface Started {
   name: ControlPlaneComponent;
   state: ComponentState;
+  /** How it ended (`exited with code 1`), once our handle has seen it. */
   exit?: string;
+  exited: Promise<string>;
 }
 
 async function spawnDaemon(name: ControlPlaneComponent, state: Omit<ComponentState, 'pid' | 'startTime'>, env: NodeJS.ProcessEnv): Promise<Started> {
@@ -259,12 +262,10 @@ async function spawnDaemon(name: ControlPlaneComponent, state: Omit<ComponentSta
     child.once('exit', (code, sig) => resolve(sig === null ? `exited with code ${code}` : `was killed by ${sig}`));
   });
   child.unref();
-  const started: Started = { name, state: { ...state, pid, startTime: processStartTime(pid) ?? '' } };
+  const started: Started = { name, state: { ...state, pid, startTime: processStartTime(pid) ?? '' }, exited };
   void exited.then((how) => {
     started.exit = how;
   });
-  // Gone already: its exit event is due; wait for it so that the error says how it ended.
-  if (started.state.startTime === '') started.exit = await exited;
   return started;
 }
 
@@ -461,6 +462,8 @@ function commands(dir: string, bin: ControlPlaneBinaries, ports: ControlPlanePor
           '--allow-privileged=true',
           // Endpoints may not hold a loopback address: the reconciler would log a failure every 10 s.
           '--endpoint-reconciler-type=none',
+          // Unset, a SIGTERM waits out the open watches of the controllers and kwok (about a minute).
+          '--shutdown-watch-termination-grace-period=2s',
         ],
       ],
       healthUrl: `https://${local}:${ports.apiserver}/readyz`,
@@ -519,7 +522,10 @@ class Waiter {
     for (;;) {
       for (const s of this.watched) {
         if (s.exit !== undefined || !isRunning(s.state)) {
-          throw new StepError(`${s.name} ${s.exit ?? 'exited'} ${this.before}; last lines of ${s.state.log}: ${logTail(s.state.log)}`, {
+          // /proc can show it gone before our handle reports the exit: wait for that, it says how it ended.
+          // (The timer also keeps the event loop, and so the unref'd handle's exit callback, alive.)
+          const how = s.exit ?? (await Promise.race([s.exited, sleep(5_000, 'exited')]));
+          throw new StepError(`${s.name} ${how} ${this.before}; last lines of ${s.state.log}: ${logTail(s.state.log)}`, {
             phase: `${PHASE}/${s.name}`,
           });
         }
@@ -532,7 +538,7 @@ class Waiter {
       }
       if (Date.now() >= this.deadline) {
         throw new StepError(
-          `${what} did not happen within ${this.timeoutMs} ms${lastError}; last lines of ${owner.log}: ${logTail(owner.log)}`,
+          `timed out after ${this.timeoutMs} ms waiting for ${what}${lastError}; last lines of ${owner.log}: ${logTail(owner.log)}`,
           { phase: PHASE },
         );
       }
@@ -547,7 +553,7 @@ async function isHealthy(cp: ControlPlane, name: ControlPlaneComponent): Promise
     if (!existsSync(cp.caFile)) return false;
     return (await request(c.healthUrl, { token: cp.token, ca: readFileSync(cp.caFile, 'utf8'), timeoutMs: 5_000 })).status === 200;
   }
-  // Serving certs of etcd-less components are self-signed in memory; only /healthz is asked, without credentials.
+  // etcd and kwok serve plain HTTP; the controllers' certs are self-signed in memory: only /healthz, no credentials sent.
   const r = await request(c.healthUrl, { insecure: true, timeoutMs: 5_000 });
   return r.status === 200 && (name !== 'etcd' || (JSON.parse(r.body) as { health?: string }).health === 'true');
 }
@@ -555,9 +561,9 @@ async function isHealthy(cp: ControlPlane, name: ControlPlaneComponent): Promise
 /** Waits until the apiserver has written its serving cert, then records its CA and the admin kubeconfig. */
 async function publishCredentials(cp: ControlPlane, waiter: Waiter): Promise<void> {
   const certFile = path.join(cp.dir, 'pki', 'apiserver.crt');
-  await waiter.until('the apiserver wrote its serving certificate', cp.components['kube-apiserver'], async () => existsSync(certFile));
+  await waiter.until('kube-apiserver to write its serving certificate', cp.components['kube-apiserver'], async () => existsSync(certFile));
   let ca: string | undefined;
-  await waiter.until('the apiserver serving certificate was readable', cp.components['kube-apiserver'], async () => {
+  await waiter.until('a readable kube-apiserver serving certificate', cp.components['kube-apiserver'], async () => {
     ca = apiserverCa(certFile);
     return ca !== undefined;
   });
@@ -596,7 +602,7 @@ export function fakeNode(name: string, index: number, kubernetesVersion: string)
         { type: 'InternalIP', address: `192.0.2.${10 + index}` },
         { type: 'Hostname', address: name },
       ],
-      nodeInfo: { architecture: arch, operatingSystem: 'linux', kubeletVersion: kubernetesVersion, containerRuntimeVersion: 'kwok://v0.7.0' },
+      nodeInfo: { architecture: arch, operatingSystem: 'linux', kubeletVersion: kubernetesVersion, containerRuntimeVersion: `kwok://${CONTROL_PLANE_VERSIONS.kwok}` },
     },
   };
 }
@@ -646,8 +652,7 @@ function prepareDir(dir: string): { token: string } {
   return { token };
 }
 
-async function newControlPlane(dir: string, token: string, nodes: number, binDir: string | undefined): Promise<ControlPlane> {
-  const bin = locateControlPlaneBinaries({ binDir });
+async function newControlPlane(dir: string, token: string, nodes: number, bin: ControlPlaneBinaries): Promise<ControlPlane> {
   const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok] = (await freePorts(6)) as [number, number, number, number, number, number];
   const ports: ControlPlanePorts = { etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok };
   const cmds = commands(dir, bin, ports);
@@ -671,9 +676,10 @@ async function newControlPlane(dir: string, token: string, nodes: number, binDir
 /**
  * Starts a local control plane in `opts.dir` and resolves once it is usable: /readyz answers, every
  * component is healthy, the fake nodes are Ready without taints, and the `default` ServiceAccount exists
- * in `default` and `kube-system`. Components already running there are left alone, stopped ones are
- * started again with their recorded commands (data is kept). On failure the daemons started by this
- * call are stopped and a StepError carries the last lines of the failing component's log.
+ * in `default` and `kube-system`. Components already running there are left alone; stopped ones are
+ * started again on their recorded ports with the binaries found now, keeping data and credentials.
+ * On failure the daemons started by this call are stopped and a StepError carries the last lines of the
+ * failing component's log.
  */
 export async function startControlPlane(opts: StartControlPlaneOptions): Promise<ControlPlane> {
   const dir = path.resolve(opts.dir);
@@ -682,8 +688,18 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
   const env = opts.env ?? process.env;
   const progress = opts.onProgress ?? (() => {});
 
+  const existing = readState(dir);
+  // Before anything is written: missing binaries leave no half-made folder.
+  const bin = locateControlPlaneBinaries({ binDir: opts.binDir });
   const { token } = prepareDir(dir);
-  const cp = readState(dir) ?? (await newControlPlane(dir, token, opts.nodes ?? 1, opts.binDir));
+  const cp = existing ?? (await newControlPlane(dir, token, opts.nodes ?? 1, bin));
+  if (existing !== undefined) {
+    // Same ports and files, but today's binaries: a fixed binDir or a rebuilt cache takes effect.
+    const cmds = commands(dir, bin, cp.ports);
+    for (const name of CONTROL_PLANE_COMPONENTS) {
+      if (!isRunning(cp.components[name])) cp.components[name] = { ...cp.components[name], ...cmds[name] };
+    }
+  }
   if (opts.nodes !== undefined && opts.nodes > cp.nodes.length) {
     cp.nodes = Array.from({ length: opts.nodes }, (_, i) => `node-${i}`);
   }
@@ -704,10 +720,10 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
       }
       if (name === 'kube-apiserver') await publishCredentials(cp, waiter);
       // etcd and the apiserver must serve before the controllers can connect; the rest start together.
-      if (name === 'etcd' || name === 'kube-apiserver') await waiter.until(`${name} was ready`, c, () => isHealthy(cp, name));
+      if (name === 'etcd' || name === 'kube-apiserver') await waiter.until(`${name} to be ready`, c, () => isHealthy(cp, name));
     }
     for (const name of ['kube-controller-manager', 'kube-scheduler', 'kwok'] as const) {
-      await waiter.until(`${name} was healthy`, cp.components[name], () => isHealthy(cp, name));
+      await waiter.until(`${name} to be healthy`, cp.components[name], () => isHealthy(cp, name));
     }
     const version = await kubeApi<{ gitVersion?: string }>(cp, 'GET', '/version');
     cp.kubernetesVersion = version.body?.gitVersion ?? 'unknown';
@@ -715,11 +731,11 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
 
     progress('nodes');
     await createNodes(cp, cp.nodes);
-    await waiter.until(`nodes ${cp.nodes.join(', ')} were Ready without taints`, cp.components.kwok, () => nodesReady(cp, cp.nodes));
+    await waiter.until(`nodes ${cp.nodes.join(', ')} to be Ready without taints`, cp.components.kwok, () => nodesReady(cp, cp.nodes));
     progress('service accounts');
     for (const ns of ['default', 'kube-system']) {
       await waiter.until(
-        `the default ServiceAccount existed in namespace ${ns}`,
+        `the default ServiceAccount in namespace ${ns}`,
         cp.components['kube-controller-manager'],
         async () => (await kubeApi(cp, 'GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`)).status === 200,
       );
@@ -776,7 +792,7 @@ export async function startComponent(
   writeState(cp);
   const waiter = new Waiter(Date.now() + timeoutMs, timeoutMs, [s], 'before it was healthy');
   try {
-    await waiter.until(`${name} was healthy`, s.state, () => isHealthy(cp, name));
+    await waiter.until(`${name} to be healthy`, s.state, () => isHealthy(cp, name));
   } catch (err) {
     await terminate([s.state], DEFAULT_STOP_GRACE_MS).catch(() => {});
     throw err;

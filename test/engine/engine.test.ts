@@ -96,7 +96,7 @@ test(
     assert.equal(events[0]!.type, 'plan');
     const would = Object.fromEntries(events.filter((e) => e.status === 'would-change').map((e) => [e.phase, e]));
     assert.equal(would['enable/netdemo/apiserver-flag']!.detail, '- (absent)\n+ --demo-flag=on');
-    assert.match(String(would['enable/netdemo/containerd-bin-dir']!.detail), /^-    bin_dir = "\$\{SNAP\}\/opt\/cni\/bin"\n\+    bin_dir = "\$\{SNAP_DATA\}\/opt\/cni\/bin"$/m);
+    assert.match(String(would['enable/netdemo/containerd-bin-dir']!.detail), /^- {4}bin_dir = "\$\{SNAP\}\/opt\/cni\/bin"\n\+ {4}bin_dir = "\$\{SNAP_DATA\}\/opt\/cni\/bin"$/m);
     assert.equal(would['enable/netdemo/restarts']!.summary, 'restart kubelite');
     assert.deepEqual(events.at(-1), { type: 'result', ok: true, changed: 0, restarts: {}, dryRun: true });
     assert.deepEqual(nodeTree(n), before);

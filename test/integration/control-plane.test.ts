@@ -238,7 +238,7 @@ test('a component restarts alone with a new environment', async () => {
   assert.equal(r.stdout, '2');
 });
 
-test('a component that does not come up fails the start with the tail of its log, and nothing is left running', async () => {
+test('a component that does not come up fails the start with the tail of its log, leaves nothing running, and can be fixed', async () => {
   const dir = tempDir('mk8s-cp-broken-');
   const binDir = path.join(dir, 'bin');
   mkdirSync(binDir);
@@ -248,11 +248,21 @@ test('a component that does not come up fails the start with the tail of its log
     const log = path.join(dir, 'state', 'logs', 'kube-apiserver.log');
     await assert.rejects(
       startControlPlane({ dir: path.join(dir, 'state'), binDir, env: daemonEnv }),
-      new StepError(`kube-apiserver exited with code 1 before the control plane was ready; last lines of ${log}: Error: unknown flag: --bogus | usage: kube-apiserver [flags]`),
+      new StepError(
+        `kube-apiserver exited with code 1 before the control plane was ready; last lines of ${log}: Error: unknown flag: --bogus | usage: kube-apiserver [flags]`,
+        { phase: 'sandbox/control-plane/kube-apiserver' },
+      ),
     );
     const { etcd } = loadControlPlane(path.join(dir, 'state')).components;
     assert.ok(etcd.pid > 0, 'etcd was started before the apiserver');
     assert.equal(exited(etcd), true);
+
+    // Started again without the broken binary, the same folder comes up on the ports it recorded.
+    const fixed = await startControlPlane({ dir: path.join(dir, 'state'), env: daemonEnv });
+    assert.equal(fixed.ports.etcdClient, loadControlPlane(path.join(dir, 'state')).ports.etcdClient);
+    assert.equal(fixed.components['kube-apiserver'].command[0], locateControlPlaneBinaries()['kube-apiserver']);
+    assert.deepEqual(fixed.nodes, ['node-0']);
+    await stopControlPlane(path.join(dir, 'state'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

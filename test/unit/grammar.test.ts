@@ -48,6 +48,11 @@ test('addon words: NAME[:ARG...], repo prefixes, bad names', () => {
     ['core/dns', 'dns', []],
     ['community/cilium:1.9', 'cilium', ['1.9']],
     ['hubble', 'hubble', []],
+    ['dns:[2606:4700::1111]:53', 'dns', ['[2606:4700::1111]:53']],
+    ['dns:1.1.1.1:5353,8.8.8.8:10.152.183.20', 'dns', ['1.1.1.1:5353,8.8.8.8', '10.152.183.20']],
+    ['dns:1.1.1.1,[2606:4700::1111]:53:10.152.183.20:cluster.local', 'dns', ['1.1.1.1,[2606:4700::1111]:53', '10.152.183.20', 'cluster.local']],
+    ['dns::10.152.183.20', 'dns', ['', '10.152.183.20']],
+    ['cilium:', 'cilium', ['']],
   ];
   for (const [word, name, positional] of table) assert.deepEqual(splitAddonWord(word), { name, positional }, word);
   const bad: [string, string][] = [

@@ -114,6 +114,9 @@ test('arguments bind by position or by flag', () => {
   assert.equal(flagStyle.version, '1.9.18');
   assert.deepEqual(flagStyle.options, { '--set': ['a=1', 'b=2'], '--values': ['v.yaml'] });
   assert.deepEqual(phases('hubble:ui').addons[2]!.args, { ui: true });
+  // An empty positional argument takes the default.
+  assert.deepEqual(phases('dns::10.152.183.20').addons[0]!.args, { 'dns-ip': '10.152.183.20' });
+  assert.equal(phases('cilium:').addons[1]!.version, '1.20.0');
   assert.deepEqual(phases('hubble --ui').addons[2]!.args, { ui: true });
   // Flag-only options may follow a colon-style addon: they have no positional form.
   assert.deepEqual(phases('cilium:v1.8 --set a=1').addons[1]!.options, { '--set': ['a=1'] });
@@ -126,7 +129,7 @@ test('bad arguments: exact messages', () => {
     ['dns:a:b:c:d', 'dns takes at most 3 arguments (dns:SERVERS:DNS_IP:DOMAIN); got 4: "a", "b", "c", "d"'],
     ['helm3:x', 'helm3 takes no arguments; got 1: "x"'],
     ['hubble:foo', 'invalid hubble argument "foo": the only argument is "ui" (hubble:ui)'],
-    ['cilium:', 'empty VERSION for cilium: Cilium version, e.g. v1.8 (newest bundled 1.8.x), 1.9.18 (exactly); default the newest bundled release'],
+    ['cilium --version=', 'empty VERSION for cilium: Cilium version, e.g. v1.8 (newest bundled 1.8.x), 1.9.18 (exactly); default the newest bundled release'],
   ];
   for (const [line, message] of table) {
     assert.throws(() => phases(line), (e: unknown) => e instanceof UsageError && e.message === message, line);

@@ -1,0 +1,307 @@
+/**
+ * Helm 3, one function per helm call. Each call is first built as a `Command` tuple by an exported
+ * `helm...Command` builder (what --dry-run prints), then run through src/adapters/process.ts.
+ *
+ * Values always reach helm as files (JSON, a subset of YAML, mode 0600 in a private temporary
+ * directory that is removed afterwards), never as --set strings: helm's --set parser would re-read
+ * commas, dots, brackets and `null` inside a value.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { printCommand, runChecked, run, type Command, type RunResult } from './process.js';
+import { InternalError, StepError } from '../errors.js';
+
+/** Chart values: maps, lists, strings, finite numbers, booleans and null. */
+export type HelmValues = Record<string, unknown>;
+
+/** How to reach helm and the cluster; every call takes one. */
+export interface HelmContext {
+  /** The helm binary (a path, or a name on PATH). */
+  helm: string;
+  /** Passed as --kubeconfig to the calls that talk to the cluster; default: helm's own default. */
+  kubeconfig?: string;
+  /** The whole environment of helm (not merged with ours); default: ours. */
+  env?: NodeJS.ProcessEnv;
+  /** Cancels helm (e.g. Listr2's task.signal). */
+  signal?: AbortSignal;
+  /** Phase named in errors, e.g. `enable/cilium/helm-release`. */
+  phase?: string;
+}
+
+/** A release as `helm list -o json` prints it. */
+export interface HelmRelease {
+  name: string;
+  namespace: string;
+  revision: string;
+  updated: string;
+  status: string;
+  chart: string;
+  app_version: string;
+}
+
+/** The parts of `helm status -o json` mk8s-addons reads. */
+export interface HelmReleaseStatus {
+  name: string;
+  namespace: string;
+  version: number;
+  info: { status: string; description?: string; first_deployed?: string; last_deployed?: string; notes?: string };
+  chart?: { metadata?: { name?: string; version?: string; appVersion?: string } };
+  config?: HelmValues;
+}
+
+const kubeconfigArgs = (ctx: HelmContext): string[] => (ctx.kubeconfig ? ['--kubeconfig', ctx.kubeconfig] : []);
+
+const valuesArgs = (files: readonly string[]): string[] => files.flatMap((f) => ['--values', f]);
+
+/** `--post-renderer FILE --post-renderer-args A ...`: helm runs the command with the manifests on stdin. */
+const postRendererArgs = (postRenderer: Command | undefined): string[] =>
+  postRenderer ? ['--post-renderer', postRenderer[0], ...postRenderer[1].flatMap((a) => ['--post-renderer-args', a])] : [];
+
+// ---------------------------------------------------------------------------------------------------
+// template
+
+export interface TemplateParams {
+  release: string;
+  /** A chart directory or packaged chart (.tgz). */
+  chart: string;
+  namespace: string;
+  /** Values files, in order (later wins). */
+  valuesFiles?: readonly string[];
+  /** A post-renderer command (see src/cilium/post-render.ts). */
+  postRenderer?: Command;
+  /** Kubernetes version for Capabilities.KubeVersion and the chart's kubeVersion check, e.g. `1.31.0`. */
+  kubeVersion?: string;
+}
+
+export function helmTemplateCommand(ctx: HelmContext, p: TemplateParams): Command {
+  return [
+    ctx.helm,
+    [
+      'template',
+      p.release,
+      p.chart,
+      '--namespace',
+      p.namespace,
+      ...valuesArgs(p.valuesFiles ?? []),
+      ...(p.kubeVersion ? ['--kube-version', p.kubeVersion] : []),
+      ...postRendererArgs(p.postRenderer),
+    ],
+  ];
+}
+
+/** `helm template`: the rendered manifests (a multi-document YAML stream). */
+export async function template(ctx: HelmContext, p: Omit<TemplateParams, 'valuesFiles'> & { values?: readonly HelmValues[] }): Promise<string> {
+  return withValuesFiles(p.values ?? [], async (valuesFiles) => {
+    const r = await runChecked(helmTemplateCommand(ctx, { ...p, valuesFiles }), runOptions(ctx));
+    return r.stdout;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// upgrade --install
+
+export interface UpgradeInstallParams {
+  release: string;
+  chart: string;
+  namespace: string;
+  valuesFiles?: readonly string[];
+  postRenderer?: Command;
+  /**
+   * Default false: `--reset-values`, so the release's values are exactly the files given (mk8s-addons
+   * always passes the complete values). true: `--reuse-values` (merge onto the release's values).
+   */
+  reuseValues?: boolean;
+}
+
+/** `helm upgrade --install ... --wait=false`: mk8s-addons waits for the rollout itself, with its own timeout. */
+export function helmUpgradeInstallCommand(ctx: HelmContext, p: UpgradeInstallParams): Command {
+  return [
+    ctx.helm,
+    [
+      'upgrade',
+      p.release,
+      p.chart,
+      '--install',
+      '--namespace',
+      p.namespace,
+      ...valuesArgs(p.valuesFiles ?? []),
+      p.reuseValues ? '--reuse-values' : '--reset-values',
+      '--wait=false',
+      ...postRendererArgs(p.postRenderer),
+      ...kubeconfigArgs(ctx),
+    ],
+  ];
+}
+
+export async function upgradeInstall(ctx: HelmContext, p: Omit<UpgradeInstallParams, 'valuesFiles'> & { values?: readonly HelmValues[] }): Promise<RunResult> {
+  return withValuesFiles(p.values ?? [], (valuesFiles) => runChecked(helmUpgradeInstallCommand(ctx, { ...p, valuesFiles }), runOptions(ctx)));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// uninstall, rollback
+
+export interface ReleaseRef {
+  release: string;
+  namespace: string;
+}
+
+export function helmUninstallCommand(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean }): Command {
+  return [ctx.helm, ['uninstall', p.release, '--namespace', p.namespace, ...(p.keepHistory ? ['--keep-history'] : []), ...kubeconfigArgs(ctx)]];
+}
+
+export async function uninstall(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean }): Promise<RunResult> {
+  return runChecked(helmUninstallCommand(ctx, p), runOptions(ctx));
+}
+
+/** `helm rollback RELEASE [REVISION]`; without a revision helm goes back to the previous one. */
+export function helmRollbackCommand(ctx: HelmContext, p: ReleaseRef & { revision?: number }): Command {
+  return [
+    ctx.helm,
+    ['rollback', p.release, ...(p.revision === undefined ? [] : [String(p.revision)]), '--namespace', p.namespace, '--wait=false', ...kubeconfigArgs(ctx)],
+  ];
+}
+
+export async function rollback(ctx: HelmContext, p: ReleaseRef & { revision?: number }): Promise<RunResult> {
+  return runChecked(helmRollbackCommand(ctx, p), runOptions(ctx));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// list, status, get values, show values
+
+export interface ListParams {
+  /** Default: helm's current namespace. */
+  namespace?: string;
+  /** A regular expression on release names, e.g. `^cilium$`. */
+  filter?: string;
+  /** Include releases in every state (failed, pending, uninstalled with kept history), not only deployed/failed. */
+  all?: boolean;
+}
+
+export function helmListCommand(ctx: HelmContext, p: ListParams = {}): Command {
+  return [
+    ctx.helm,
+    [
+      'list',
+      ...(p.namespace ? ['--namespace', p.namespace] : []),
+      ...(p.filter ? ['--filter', p.filter] : []),
+      ...(p.all ? ['--all'] : []),
+      '--output',
+      'json',
+      ...kubeconfigArgs(ctx),
+    ],
+  ];
+}
+
+export async function list(ctx: HelmContext, p: ListParams = {}): Promise<HelmRelease[]> {
+  const cmd = helmListCommand(ctx, p);
+  const r = await runChecked(cmd, runOptions(ctx));
+  const data = parseJson(cmd, r.stdout);
+  if (!Array.isArray(data)) throw new StepError(`${printCommand(cmd)} printed ${typeof data} instead of a list of releases`, { phase: ctx.phase });
+  return data as HelmRelease[];
+}
+
+export function helmStatusCommand(ctx: HelmContext, p: ReleaseRef): Command {
+  return [ctx.helm, ['status', p.release, '--namespace', p.namespace, '--output', 'json', ...kubeconfigArgs(ctx)]];
+}
+
+/** The release's status, or undefined when there is no such release. */
+export async function status(ctx: HelmContext, p: ReleaseRef): Promise<HelmReleaseStatus | undefined> {
+  const cmd = helmStatusCommand(ctx, p);
+  const r = await run(cmd, runOptions(ctx));
+  if (r.exitCode !== 0) {
+    if (isReleaseNotFound(r.stderr)) return undefined;
+    throw failed(cmd, r, ctx);
+  }
+  return parseJson(cmd, r.stdout) as HelmReleaseStatus;
+}
+
+export function helmGetValuesCommand(ctx: HelmContext, p: ReleaseRef & { all?: boolean }): Command {
+  return [ctx.helm, ['get', 'values', p.release, '--namespace', p.namespace, ...(p.all ? ['--all'] : []), '--output', 'json', ...kubeconfigArgs(ctx)]];
+}
+
+/**
+ * The values the release was installed with (`--all`: merged with the chart's defaults), or
+ * undefined when there is no such release.
+ */
+export async function getValues(ctx: HelmContext, p: ReleaseRef & { all?: boolean }): Promise<HelmValues | undefined> {
+  const cmd = helmGetValuesCommand(ctx, p);
+  const r = await run(cmd, runOptions(ctx));
+  if (r.exitCode !== 0) {
+    if (isReleaseNotFound(r.stderr)) return undefined;
+    throw failed(cmd, r, ctx);
+  }
+  // A release installed without values prints `null`.
+  const data = parseJson(cmd, r.stdout);
+  return data === null ? {} : (data as HelmValues);
+}
+
+export function helmShowValuesCommand(ctx: HelmContext, p: { chart: string }): Command {
+  return [ctx.helm, ['show', 'values', p.chart]];
+}
+
+/** The chart's values.yaml as text (for an umbrella chart: only the parent chart's file). */
+export async function showValues(ctx: HelmContext, p: { chart: string }): Promise<string> {
+  return (await runChecked(helmShowValuesCommand(ctx, p), runOptions(ctx))).stdout;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function runOptions(ctx: HelmContext) {
+  return { env: ctx.env, signal: ctx.signal, phase: ctx.phase };
+}
+
+/** The same error runChecked gives, for calls where one failure (release not found) is an answer. */
+function failed(cmd: Command, r: RunResult, ctx: HelmContext): StepError {
+  const detail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' | ');
+  return new StepError(`${printCommand(cmd)} exited with ${r.exitCode}${detail ? `: ${detail}` : ''}`, { phase: ctx.phase });
+}
+
+function isReleaseNotFound(stderr: string): boolean {
+  return /release: not found/.test(stderr);
+}
+
+function parseJson(cmd: Command, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StepError(`${printCommand(cmd)} printed something other than JSON: ${text.trim().slice(0, 200)}`);
+  }
+}
+
+/** A values file's text: JSON, which is YAML whose structure no value can change. */
+export function valuesFileText(values: HelmValues): string {
+  const text = JSON.stringify(
+    values,
+    (key, v: unknown) => {
+      // JSON would turn these into null silently.
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new InternalError(`chart value ${key} is ${v}, which a values file cannot hold`);
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+        throw new InternalError(`chart value ${key} is a ${typeof v}, which a values file cannot hold`);
+      }
+      return v;
+    },
+    2,
+  );
+  return `${text}\n`;
+}
+
+/**
+ * Writes each values tree to its own file (mode 0600, in a fresh 0700 directory), runs `fn` with the
+ * paths, and removes the directory whatever happens.
+ */
+export async function withValuesFiles<T>(values: readonly HelmValues[], fn: (files: string[]) => Promise<T>): Promise<T> {
+  if (values.length === 0) return fn([]);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mk8s-addons-values-'));
+  try {
+    const files: string[] = [];
+    for (const [i, v] of values.entries()) {
+      const file = path.join(dir, `values-${i + 1}.json`);
+      await writeFile(file, valuesFileText(v), { mode: 0o600, flag: 'wx' });
+      files.push(file);
+    }
+    return await fn(files);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Which Kubernetes versions each Cilium minor supports. Pure: the table is data (the `compatibility:`
+ * key of addons/cilium/manifest.yaml), the check a function of the table and two versions.
+ *
+ * Two sources per Cilium minor:
+ * - `requires`: the chart's own `kubeVersion` (Chart.yaml, from 1.9.18): helm refuses any other
+ *   Kubernetes, so outside it is not ok;
+ * - `tested`: the Kubernetes minors Cilium's documentation (Kubernetes Compatibility) lists as e2e
+ *   tested for that release. Newer Kubernetes is untested (a warning). Older Kubernetes is unsupported
+ *   up to Cilium 1.14 ("Older Kubernetes versions not listed here do not have Cilium support") and only
+ *   untested from 1.15 ("Older and newer Kubernetes versions ... depend on the forward / backward
+ *   compatibility offered by Kubernetes"): `older` says which.
+ */
+import * as v from 'valibot';
+import semverCoerce from 'semver/functions/coerce.js';
+import semverSatisfies from 'semver/functions/satisfies.js';
+import semverValidRange from 'semver/ranges/valid.js';
+
+const MINOR_RE = /^(\d+)\.(\d+)$/;
+const TESTED_RE = /^(\d+\.\d+)\s*-\s*(\d+\.\d+)$/;
+
+/** One Cilium minor's entry (validated where the manifest is loaded). */
+export const compatibilityEntrySchema = v.strictObject({
+  /** Cilium minor, e.g. `"1.16"`. */
+  cilium: v.pipe(v.string(), v.regex(MINOR_RE, 'must be a Cilium minor such as "1.16"')),
+  /** The chart's kubeVersion constraint, a semver range, e.g. `">= 1.21.0-0"`. */
+  requires: v.optional(v.pipe(v.string(), v.check((s) => semverValidRange(s) !== null, 'must be a semver range such as ">= 1.21.0-0"'))),
+  /** Kubernetes minors e2e tested, inclusive, e.g. `"1.27 - 1.30"`. */
+  tested: v.pipe(v.string(), v.regex(TESTED_RE, 'must be a range of Kubernetes minors such as "1.27 - 1.30"')),
+  /** What the docs say of Kubernetes older than tested. */
+  older: v.picklist(['unsupported', 'untested']),
+});
+
+export const compatibilityTableSchema = v.array(compatibilityEntrySchema);
+
+export type CompatibilityEntry = v.InferOutput<typeof compatibilityEntrySchema>;
+export type CompatibilityTable = readonly CompatibilityEntry[];
+
+/**
+ * The result: `ok` false means do not install (helm or Cilium's docs rule it out); `ok` true with a
+ * `reason` means untested (warn); `ok` true alone means tested.
+ */
+export interface CompatibilityResult {
+  ok: boolean;
+  reason?: string;
+}
+
+type Minor = readonly [number, number];
+
+function minorOf(text: string): Minor | undefined {
+  const m = MINOR_RE.exec(text);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+const cmp = (a: Minor, b: Minor): number => a[0] - b[0] || a[1] - b[1];
+const show = (m: Minor): string => `${m[0]}.${m[1]}`;
+
+function testedRange(e: CompatibilityEntry): [Minor, Minor] {
+  const m = TESTED_RE.exec(e.tested);
+  const lo = minorOf(m?.[1] ?? '');
+  const hi = minorOf(m?.[2] ?? '');
+  if (!lo || !hi) throw new Error(`compatibility entry for Cilium ${e.cilium}: bad tested range "${e.tested}"`);
+  return [lo, hi];
+}
+
+/** A version's x.y.z (`v1.31.2`, `1.20.15-34+c5e47ad60ec3a0`, `1.8`), or undefined. */
+function coerce(version: string): string | undefined {
+  return semverCoerce(version)?.version;
+}
+
+/** Whether `kubernetesVersion` passes the entry's chart constraint (prerelease builds included, as helm's `-0` ranges intend). */
+function meetsChart(e: CompatibilityEntry, k8s: string): boolean {
+  return e.requires === undefined || semverSatisfies(k8s, e.requires, { includePrerelease: true });
+}
+
+function testedOrBetter(e: CompatibilityEntry, k8s: string, k8sMinor: Minor): boolean {
+  const [lo, hi] = testedRange(e);
+  return meetsChart(e, k8s) && cmp(k8sMinor, lo) >= 0 && cmp(k8sMinor, hi) <= 0;
+}
+
+/** Whether Cilium `ciliumVersion` suits Kubernetes `kubernetesVersion`, by the table. */
+export function checkCompatibility(table: CompatibilityTable, ciliumVersion: string, kubernetesVersion: string): CompatibilityResult {
+  const cilium = coerce(ciliumVersion);
+  const k8s = coerce(kubernetesVersion);
+  if (!cilium) return { ok: false, reason: `"${ciliumVersion}" is not a Cilium version` };
+  if (!k8s) return { ok: false, reason: `"${kubernetesVersion}" is not a Kubernetes version` };
+  const ciliumMinor = cilium.split('.').slice(0, 2).join('.');
+  const k8sMinor = minorOf(k8s.split('.').slice(0, 2).join('.')) as Minor;
+  const entry = table.find((e) => e.cilium === ciliumMinor);
+  if (!entry) return { ok: false, reason: `Cilium ${ciliumMinor} is not in the compatibility table; add it to addons/cilium/manifest.yaml` };
+
+  const alternative = (): string => {
+    const better = [...table]
+      .filter((e) => testedOrBetter(e, k8s, k8sMinor))
+      .sort((a, b) => cmp(minorOf(b.cilium) as Minor, minorOf(a.cilium) as Minor))[0];
+    return better ? `Cilium ${better.cilium} is tested with Kubernetes ${show(k8sMinor)}` : `no bundled Cilium is tested with Kubernetes ${show(k8sMinor)}`;
+  };
+
+  if (!meetsChart(entry, k8s)) {
+    return { ok: false, reason: `the Cilium ${ciliumMinor} chart requires Kubernetes ${entry.requires} and this cluster runs ${k8s}; ${alternative()}` };
+  }
+  const [lo, hi] = testedRange(entry);
+  if (cmp(k8sMinor, lo) < 0) {
+    const tail = `Cilium ${ciliumMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is older`;
+    if (entry.older === 'unsupported') return { ok: false, reason: `${tail}, which its documentation does not support; ${alternative()}` };
+    return { ok: true, reason: `${tail}: it depends on Kubernetes' compatibility (untested); ${alternative()}` };
+  }
+  if (cmp(k8sMinor, hi) > 0) {
+    return { ok: true, reason: `Cilium ${ciliumMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is newer: it depends on Kubernetes' backward compatibility (untested); ${alternative()}` };
+  }
+  return { ok: true };
+}

@@ -1,0 +1,89 @@
+/**
+ * The helm-release step kind: `helm upgrade --install` of a release from a pinned chart with complete
+ * values. check compares the deployed chart version and values with the wanted ones; undo rolls back to
+ * the revision that was there before, or uninstalls a release that did not exist (and waits for its pods
+ * to go).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import * as helm from '../../adapters/helm.js';
+import * as kube from '../../adapters/kube.js';
+import type { Command } from '../../adapters/process.js';
+import type { Step, StepContext, UndoRecord } from '../step.js';
+import type { StepKindImpl } from './types.js';
+import { InternalError, StepError } from '../../errors.js';
+import { unifiedDiff } from '../../output/diff.js';
+
+const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.HelmContext => ({
+  helm: binary,
+  kubeconfig: ctx.kubeconfig,
+  env: ctx.env,
+  signal: ctx.signal,
+  ...(phase ? { phase } : {}),
+});
+
+const yamlish = (v: unknown) => JSON.stringify(v, Object.keys((v as object) ?? {}).sort(), 2);
+
+const helmRelease: StepKindImpl = {
+  kind: 'helm-release',
+  create(seed): Step {
+    const p = seed.params;
+    for (const key of ['helm', 'release', 'namespace', 'chart', 'chartVersion']) {
+      if (typeof p[key] !== 'string' || p[key] === '') throw new InternalError(`step ${seed.phase}: parameter "${key}" must be a non-empty string`);
+    }
+    const binary = p.helm as string;
+    const release = p.release as string;
+    const namespace = p.namespace as string;
+    const chart = p.chart as string;
+    const chartVersion = p.chartVersion as string;
+    const values = (p.values as helm.HelmValues | undefined) ?? {};
+    const postRenderer = p.postRenderer as Command | undefined;
+    const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
+    return {
+      ...seed.meta,
+      async check(ctx) {
+        const h = helmContext(ctx, binary);
+        const st = await helm.status(h, { release, namespace });
+        if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
+        const deployedVersion = st.chart?.metadata?.version;
+        const deployedValues = (await helm.getValues(h, { release, namespace })) ?? {};
+        const sameValues = isDeepStrictEqual(JSON.parse(JSON.stringify(deployedValues)), JSON.parse(JSON.stringify(values)));
+        if (st.info.status === 'deployed' && deployedVersion === chartVersion && sameValues) {
+          return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };
+        }
+        const what = [
+          deployedVersion !== chartVersion ? `chart ${deployedVersion} -> ${chartVersion}` : '',
+          sameValues ? '' : 'values changed',
+          st.info.status !== 'deployed' ? `status ${st.info.status}` : '',
+        ].filter(Boolean);
+        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(deployedValues), yamlish(values)) }) };
+      },
+      async prepare(ctx) {
+        const st = await helm.status(helmContext(ctx, binary), { release, namespace });
+        return { helm: binary, release, namespace, previousRevision: st && st.info.status === 'deployed' ? st.version : null, ...(waitGone ? { waitGone } : {}) };
+      },
+      async apply(ctx) {
+        await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], ...(postRenderer ? { postRenderer } : {}) });
+      },
+      undo: (c, r) => helmRelease.undo(c, r),
+    };
+  },
+  async undo(ctx: StepContext, record: UndoRecord) {
+    const h = helmContext(ctx, record.helm as string);
+    const ref = { release: record.release as string, namespace: record.namespace as string };
+    const st = await helm.status(h, ref);
+    if (record.previousRevision === null) {
+      if (st) await helm.uninstall(h, ref);
+    } else if (st && st.version !== record.previousRevision) {
+      await helm.rollback(h, { ...ref, revision: record.previousRevision as number });
+    }
+    const gone = record.waitGone as { namespace: string; selector: string } | undefined;
+    if (gone && record.previousRevision === null) {
+      const k = await kube.connect(ctx.kubeconfig);
+      await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: ctx.timeoutMs, signal: ctx.signal }).catch((err: Error) => {
+        throw new StepError(`release ${ref.release} was uninstalled but ${err.message}`);
+      });
+    }
+  },
+};
+
+export const HELM_KINDS: readonly StepKindImpl[] = [helmRelease];
