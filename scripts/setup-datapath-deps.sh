@@ -3,13 +3,16 @@
 # compile the tiny BPF programs for the bpf target, bpftool and iproute2 (ip, tc) to attach and list them.
 # Idempotent: packages already installed (dpkg -s) are left alone; `apt-get update` runs once, and only
 # when something is missing. Needs root (apt-get); prints what is missing and how to get it otherwise.
+# Debian names (bookworm has bpftool 7.1); on Ubuntu bpftool comes with linux-tools-$(uname -r).
 set -euo pipefail
 
 PACKAGES=(clang llvm bpftool iproute2)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+  # A removed package can keep a dpkg record (config-files): only "install ok installed" counts.
+  status=$(dpkg -s "$pkg" 2>/dev/null || true)
+  if [[ $status != *"Status: install ok installed"* ]]; then
     missing+=("$pkg")
   fi
 done
@@ -29,5 +32,6 @@ fi
 
 echo "setup-datapath-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Other set-up scripts may be installing at the same time: wait for dpkg's lock instead of failing.
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"

@@ -64,7 +64,7 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, GlobalSpec>> = {
   '-h': { key: 'help', type: 'boolean', description: 'show help' },
 };
 
-export const COMMANDS = ['enable', 'disable', 'list', 'datapath'] as const;
+export const COMMANDS = ['enable', 'disable', 'list', 'start', 'stop', 'sandbox', 'datapath'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One addon as written on the command line. */
@@ -187,6 +187,49 @@ export function parseArgv(argv: readonly string[]): Invocation {
     throw new UsageError(`unknown command "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; commands: ${COMMANDS.join(', ')}; run "mk8s-addons --help"`);
   }
   return { command: name as CommandName, version, globals, words: argv.slice(i + 1) };
+}
+
+/** An option of one command (not global), e.g. sandbox's `--dir DIR`. */
+export interface CommandOption {
+  flag: string;
+  type: 'string' | 'boolean';
+  short?: string;
+}
+
+/**
+ * Parses a command's words: its own options, global options anywhere, and positional words.
+ * Unknown options are a UsageError that names the command.
+ */
+export function parseCommandWords(command: string, words: readonly string[], globals: GlobalOptions, own: readonly CommandOption[]): { options: Map<string, string | true>; positional: string[] } {
+  const options = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let i = 0; i < words.length; ) {
+    const word = words[i] as string;
+    if (!word.startsWith('-') || word === '-') {
+      positional.push(word);
+      i++;
+      continue;
+    }
+    const [flag, inline] = splitFlag(word);
+    const spec = own.find((o) => o.flag === flag || o.short === flag);
+    if (spec) {
+      if (spec.type === 'boolean') {
+        if (inline !== undefined) throw new UsageError(`${flag} takes no value; write ${flag} alone`);
+        options.set(spec.flag, true);
+        i++;
+      } else {
+        const value = inline ?? words[i + 1];
+        if (value === undefined || value === '' || (inline === undefined && value.startsWith('-'))) throw new UsageError(`${flag} needs a value; run "mk8s-addons ${command} --help"`);
+        options.set(spec.flag, value);
+        i += inline === undefined ? 2 : 1;
+      }
+      continue;
+    }
+    const used = takeGlobal(globals, words, i);
+    if (used === 0) throw new UsageError(`unknown option ${flag} for ${command}; run "mk8s-addons ${command} --help"`);
+    i += used;
+  }
+  return { options, positional };
 }
 
 /** Parses the words of a command that takes no addons (e.g. `list`): only global options. */

@@ -59,7 +59,7 @@ function need(ctx: ToolContext, tool: Tool): string {
 
 export const bpftoolNetListCommand = (ctx: ToolContext, form: 'json' | 'text'): Command =>
   inNetns([need(ctx, 'bpftool'), form === 'json' ? ['-j', 'net', 'list'] : ['net', 'list']], ctx);
-export const bpftoolVersionCommand = (ctx: ToolContext): Command => [need(ctx, 'bpftool'), ['version']];
+export const bpftoolVersionCommand = (ctx: ToolContext): Command => inNetns([need(ctx, 'bpftool'), ['version']], ctx);
 export const ipLinkShowCommand = (ctx: ToolContext): Command => inNetns([need(ctx, 'ip'), ['-d', '-j', 'link', 'show']], ctx);
 export const tcFilterShowCommand = (ctx: ToolContext, dev: string, hook: 'ingress' | 'egress'): Command =>
   inNetns([need(ctx, 'tc'), ['filter', 'show', 'dev', dev, hook]], ctx);

@@ -74,11 +74,17 @@ async function compile(file: string, version: string): Promise<Render> {
     if (value === undefined) throw new InternalError(`templates/cilium/${file}: json of an undefined value`);
     return new hb.SafeString(JSON.stringify(value));
   });
-  hb.registerHelper('join', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
+  hb.registerHelper('join', (...args: unknown[]) => {
+    const parts = args.slice(0, -1); // the last argument is Handlebars' options
+    if (parts.some((a) => a === undefined)) throw new InternalError(`templates/cilium/${file}: join of an undefined value`);
+    return parts.map(String).join('');
+  });
   hb.registerHelper('ifVersion', function (this: unknown, range: string, options: Handlebars.HelperOptions) {
     return semverSatisfies(version, range) ? options.fn(this) : options.inverse(this);
   });
   const source = await readFile(path.join(TEMPLATE_DIR, file), 'utf8');
+  // strict: a missing name is an error (helper arguments are not checked by it, hence the helpers' own checks);
+  // knownHelpersOnly: a misspelt helper is a compile error.
   return hb.compile(source, { strict: true, knownHelpersOnly: true, knownHelpers: { json: true, join: true, ifVersion: true } });
 }
 

@@ -119,20 +119,20 @@ export async function observeDatapath(ctx: ToolContext): Promise<Observation> {
       notes.push(json.unusable);
     }
   }
-  const missing = [ctx.paths.tc === null ? 'tc' : undefined, links === null ? 'ip' : undefined].filter((t) => t !== undefined);
-  if (missing.length > 0) {
+  if (ctx.paths.tc === null || links === null) {
+    const missing = [ctx.paths.tc === null ? 'tc' : undefined, links === null ? 'ip' : undefined].filter((t) => t !== undefined);
     throw new PreconditionError(
       `neither bpftool nor ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} installed, so the attachments cannot be read: apt-get install bpftool iproute2 (on Ubuntu: apt-get install iproute2 linux-tools-common linux-tools-$(uname -r))`,
     );
   }
   if (ctx.paths.bpftool === null) notes.push('bpftool is not installed, so tc filters were read instead: apt-get install bpftool');
-  const attachments: Attachment[] = [...(links as ParsedLinks).xdp];
-  for (const link of (links as ParsedLinks).links) {
+  const attachments: Attachment[] = [...links.xdp];
+  for (const link of links.links) {
     for (const hook of ['ingress', 'egress'] as const) {
       attachments.push(...parseTcFilterShow(await tcFilterShow(ctx, link.name, hook), link.name, hook, link.ifindex));
     }
   }
-  return { source: 'tc', attachments, links: (links as ParsedLinks).links, notes };
+  return { source: 'tc', attachments, links: links.links, notes };
 }
 
 /**

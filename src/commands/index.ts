@@ -24,6 +24,15 @@ export async function runCommand(command: CommandName, words: string[], globals:
       io.stdout.write(renderCatalogue(await loadCatalogue(), outputOf()));
       return EXIT.ok;
     }
+    case 'sandbox': {
+      const { runSandbox } = await import('./sandbox.js');
+      return runSandbox(words, globals, outputOf, io);
+    }
+    case 'start':
+    case 'stop': {
+      const { runStartStop } = await import('./sandbox.js');
+      return runStartStop(command, words, globals, outputOf, io);
+    }
     case 'datapath': {
       const { runDatapath } = await import('./datapath.js');
       return runDatapath(words, globals, outputOf, io);

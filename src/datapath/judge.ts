@@ -269,7 +269,7 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
         hook,
         message: elsewhere
           ? `${r.name}: ${display(a)} is attached on ${placeOf(a)} but belongs at ${elsewhere.hook}: restart the cilium agent`
-          : `${r.name}: ${display(a)} on ${placeOf(a)} is a ${a.role} program, which Cilium attaches to ${roleHome(a.role as string)}, not to ${typeLabel(r.name, r.type)}: restart the cilium agent`,
+          : `${r.name}: ${display(a)} on ${placeOf(a)} is a ${a.role} program, which Cilium attaches to ${roleHome(a.role ?? '')}, not to ${typeLabel(r.name, r.type)}: restart the cilium agent`,
       });
     }
   }

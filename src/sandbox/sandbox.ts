@@ -1,0 +1,232 @@
+/**
+ * A sandbox node: everything of a MicroK8s node that mk8s-addons touches, on one machine. Real where it
+ * can be: the node's files laid out like MicroK8s's (templates/sandbox/<era>/), a real control plane
+ * (kube-apiserver, etcd, controllers, scheduler, kwok as the kubelets), real helm and kubectl, a network
+ * namespace with real links (flanneld's flannel.1). Simulated, and said so: snapd/systemd (services are
+ * state files and a log), the container runtime (kwok runs no containers) and the kernel's BPF.
+ *
+ * DIR/
+ *   snap/ data/ common/        SNAP, SNAP_DATA, SNAP_COMMON
+ *   cp/                        the control plane (src/sandbox/control-plane.ts)
+ *   services/                  <daemon>.state and log.jsonl (src/engine/services.ts)
+ *   resolv.conf                the "host's" resolv.conf
+ *   sandbox.json               what `sandbox env` and `sandbox down` need
+ */
+import { cp as copyTree, mkdir, rm, writeFile, copyFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { packagePath, toolPath } from '../adapters/package-files.js';
+import { exists, readText } from '../adapters/fs.js';
+import { run, runChecked, withoutProxy } from '../adapters/process.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { startControlPlane, stopControlPlane, controlPlaneStatus, restartComponent } from './control-plane.js';
+import type { Layout } from '../planner.js';
+import type { SandboxMarker } from '../node/node.js';
+import { sandboxManager, readServiceLog, type ServiceManager } from '../engine/services.js';
+
+export type SandboxEra = '1.20' | '1.35';
+
+export interface SandboxInfo {
+  dir: string;
+  era: SandboxEra;
+  layout: Layout;
+  netns: string;
+  snap: string;
+  snapData: string;
+  snapCommon: string;
+  kubeconfig: string;
+  nodes: number;
+}
+
+/** Default folder: $MK8S_ADDONS_SANDBOX, else ~/.local/state/mk8s-addons/sandbox. */
+export function defaultSandboxDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.MK8S_ADDONS_SANDBOX || path.join(env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'mk8s-addons', 'sandbox'));
+}
+
+const infoFile = (dir: string) => path.join(dir, 'sandbox.json');
+
+/** Each sandbox has its own network namespace, named after its folder (two sandboxes never share one). */
+export const netnsFor = (dir: string) => `mk8s-sb-${createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 10)}`;
+
+export const ERA_DAEMONS: Record<SandboxEra, string[]> = {
+  '1.20': ['apiserver', 'controller-manager', 'scheduler', 'kubelet', 'proxy', 'containerd', 'flanneld', 'etcd', 'cluster-agent'],
+  '1.35': ['kubelite', 'containerd', 'k8s-dqlite', 'cluster-agent', 'apiserver-kicker', 'flanneld'],
+};
+
+export async function loadSandbox(dir: string): Promise<SandboxInfo> {
+  const text = await readText(infoFile(dir));
+  if (text === undefined) throw new PreconditionError(`no sandbox in ${dir}; create one with: mk8s-addons sandbox up --dir ${dir}`);
+  return JSON.parse(text) as SandboxInfo;
+}
+
+/** `export NAME=value` lines that make mk8s-addons, kubectl and helm target the sandbox. */
+export function sandboxEnv(info: SandboxInfo): Record<string, string> {
+  return { SNAP: info.snap, SNAP_DATA: info.snapData, SNAP_COMMON: info.snapCommon, KUBECONFIG: info.kubeconfig, MK8S_ADDONS_SANDBOX: info.dir };
+}
+
+async function ip(args: string[]): Promise<void> {
+  await runChecked(['ip', args]);
+}
+
+async function ensureNetns(netns: string): Promise<void> {
+  const list = await run(['ip', ['netns', 'list']]);
+  if (list.exitCode !== 0 && /Operation not permitted|Permission denied/.test(list.stderr)) {
+    throw new PreconditionError('the sandbox needs root for its network namespace; run mk8s-addons sandbox up with sudo');
+  }
+  if (!list.stdout.split('\n').some((l) => l.split(' ')[0] === netns)) {
+    const r = await run(['ip', ['netns', 'add', netns]]);
+    if (r.exitCode !== 0) throw new PreconditionError(`cannot create network namespace ${netns}: ${r.stderr.trim()}; the sandbox needs root (sudo) and iproute2`);
+  }
+  await ip(['-n', netns, 'link', 'set', 'lo', 'up']);
+}
+
+/** What flanneld does when it starts: it brings up its vxlan link. */
+async function flannelLinkUp(netns: string): Promise<void> {
+  const show = await run(['ip', ['-n', netns, 'link', 'show', 'flannel.1']]);
+  if (show.exitCode !== 0) await ip(['-n', netns, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'nolearning']);
+  await ip(['-n', netns, 'link', 'set', 'flannel.1', 'up']);
+}
+
+/**
+ * The sandbox's service manager: state files and a log, with the parts that can be real made real.
+ * flanneld refuses to start while var/lock/no-flanneld exists (as MicroK8s's start script does) and brings
+ * up flannel.1 when it starts; a restart of the apiserver (kubelite on 1.21+) restarts the real
+ * kube-apiserver process with the environment mk8s-addons gives it. Other services are state only.
+ */
+export function sandboxServiceManager(info: Pick<SandboxInfo, 'dir' | 'snapData' | 'netns' | 'layout'>): ServiceManager {
+  return sandboxManager(info.dir, {
+    async beforeStart(daemon) {
+      if (daemon === 'flanneld' && (await exists(path.join(info.snapData, 'var', 'lock', 'no-flanneld')))) {
+        throw new Error('var/lock/no-flanneld exists: flanneld exits at once');
+      }
+    },
+    async perform(action, daemon, env) {
+      if (daemon === 'flanneld' && action !== 'stop' && info.netns) await flannelLinkUp(info.netns);
+      if ((daemon === 'kubelite' || daemon === 'apiserver') && action !== 'stop' && (await exists(path.join(info.dir, 'cp', 'control-plane.json')))) {
+        await restartComponent(path.join(info.dir, 'cp'), 'kube-apiserver', { env });
+      }
+    },
+  });
+}
+
+async function stateOf(info: SandboxInfo, daemon: string, active: boolean): Promise<void> {
+  await mkdir(path.join(info.dir, 'services'), { recursive: true });
+  await writeFile(path.join(info.dir, 'services', `${daemon}.state`), active ? 'active\n' : 'inactive\n');
+}
+
+/** Creates (or starts again) a sandbox node. */
+export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: number; env: NodeJS.ProcessEnv; onProgress?: (msg: string) => void }): Promise<SandboxInfo> {
+  const dir = path.resolve(opts.dir);
+  const progress = opts.onProgress ?? (() => {});
+  const existing = await readText(infoFile(dir));
+  if (existing) {
+    const info = JSON.parse(existing) as SandboxInfo;
+    if (info.era !== opts.era) throw new UsageError(`the sandbox in ${dir} has layout ${info.era}; give --layout ${info.era}, or run sandbox down first`);
+  }
+  const info: SandboxInfo = {
+    dir,
+    era: opts.era,
+    layout: opts.era === '1.20' ? '1.20' : 'kubelite',
+    netns: netnsFor(dir),
+    snap: path.join(dir, 'snap'),
+    snapData: path.join(dir, 'data'),
+    snapCommon: path.join(dir, 'common'),
+    kubeconfig: path.join(dir, 'data', 'credentials', 'client.config'),
+    nodes: opts.nodes,
+  };
+  progress(`network namespace ${info.netns}`);
+  await ensureNetns(info.netns);
+  if (!existing) {
+    progress(`layout ${opts.era} in ${dir}`);
+    for (const d of [info.snap, info.snapCommon, path.join(info.snapData, 'var', 'lock'), path.join(info.snapData, 'opt', 'cni', 'bin'), path.join(info.snapData, 'credentials'), path.join(dir, 'services')]) {
+      await mkdir(d, { recursive: true });
+    }
+    await copyTree(packagePath('templates', 'sandbox', opts.era, 'args'), path.join(info.snapData, 'args'), { recursive: true });
+    // The CNI plugins a MicroK8s node ships (empty stand-ins: no container runtime runs them here).
+    for (const plugin of ['bridge', 'flannel', 'host-local', 'loopback', 'portmap', ...(opts.era === '1.35' ? ['calico', 'calico-ipam'] : [])]) {
+      await writeFile(path.join(info.snapData, 'opt', 'cni', 'bin', plugin), '#!/bin/sh\n# sandbox stand-in: no container runtime here\nexit 1\n', { mode: 0o755 });
+    }
+    // HA (1.35): dqlite with Calico; flannel is off for good, as on a real HA node.
+    if (opts.era === '1.35') {
+      await writeFile(path.join(info.snapData, 'var', 'lock', 'ha-cluster'), '');
+      await writeFile(path.join(info.snapData, 'var', 'lock', 'no-flanneld'), '');
+    }
+    await writeFile(path.join(dir, 'resolv.conf'), '# sandbox host resolv.conf (systemd-resolved stub, as on Ubuntu)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n');
+    const marker: SandboxMarker = { sandbox: true, dir, layout: info.layout, netns: info.netns, resolvConf: path.join(dir, 'resolv.conf') };
+    await writeFile(path.join(info.snapData, 'mk8s-addons-sandbox.json'), `${JSON.stringify(marker, null, 2)}\n`);
+    await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
+  }
+  await startSandbox(info, opts.env, progress);
+  if (!existing && opts.era === '1.35') {
+    progress('Calico (stand-in) from args/cni-network/cni.yaml');
+    await copyFile(packagePath('templates', 'sandbox', 'calico.yaml'), path.join(info.snapData, 'args', 'cni-network', 'cni.yaml'));
+    await runChecked([toolPath('kubectl'), ['--kubeconfig', info.kubeconfig, 'apply', '-f', path.join(info.snapData, 'args', 'cni-network', 'cni.yaml')]], { env: withoutProxy(opts.env).env });
+  }
+  return info;
+}
+
+/** Starts the control plane and the services ("microk8s start"), with the environment given. */
+export async function startSandbox(info: SandboxInfo, env: NodeJS.ProcessEnv, progress: (msg: string) => void = () => {}): Promise<void> {
+  progress('control plane');
+  const cp = await startControlPlane({ dir: path.join(info.dir, 'cp'), nodes: info.nodes, env, onProgress: (c) => progress(`control plane: ${c}`) });
+  await copyFile(cp.kubeconfig, info.kubeconfig);
+  const services = sandboxServiceManager(info);
+  for (const daemon of ERA_DAEMONS[info.era]) {
+    if (daemon === 'flanneld') await services.act('start', daemon, { env });
+    else await stateOf(info, daemon, true);
+  }
+  await rm(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), { force: true });
+}
+
+/** Stops the control plane and the services ("microk8s stop"): the node is stopped, not removed. */
+export async function stopSandbox(info: SandboxInfo): Promise<void> {
+  await stopControlPlane(path.join(info.dir, 'cp'));
+  for (const daemon of ERA_DAEMONS[info.era]) await stateOf(info, daemon, false);
+  await writeFile(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), '');
+}
+
+/** Stops everything and removes the folder and the network namespace. */
+export async function sandboxDown(dir: string): Promise<void> {
+  const resolved = path.resolve(dir);
+  if (await exists(path.join(resolved, 'cp'))) await stopControlPlane(path.join(resolved, 'cp'));
+  const netns = netnsFor(resolved);
+  const list = await run(['ip', ['netns', 'list']]);
+  if (list.stdout.split('\n').some((l) => l.split(' ')[0] === netns)) await ip(['netns', 'delete', netns]);
+  if (await exists(infoFile(resolved))) await rm(resolved, { recursive: true, force: true });
+  else if (await exists(resolved)) throw new PreconditionError(`${resolved} is not a sandbox (no sandbox.json); not removing it`);
+}
+
+export interface SandboxStatus {
+  dir: string;
+  era: SandboxEra;
+  running: boolean;
+  controlPlane: { name: string; pid: number; alive: boolean }[];
+  services: Record<string, string>;
+  links: string[];
+  serviceLog: number;
+}
+
+export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
+  const info = await loadSandbox(dir);
+  let controlPlane: SandboxStatus['controlPlane'] = [];
+  try {
+    controlPlane = controlPlaneStatus(path.join(info.dir, 'cp')).map(({ name, pid, alive }) => ({ name, pid, alive }));
+  } catch {
+    controlPlane = [];
+  }
+  const services: Record<string, string> = {};
+  for (const d of ERA_DAEMONS[info.era]) services[d] = (await readText(path.join(info.dir, 'services', `${d}.state`)))?.trim() ?? 'unknown';
+  const links = await run(['ip', ['-n', info.netns, '-j', 'link', 'show']]);
+  const names = links.exitCode === 0 ? (JSON.parse(links.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [];
+  return {
+    dir: info.dir,
+    era: info.era,
+    running: controlPlane.length > 0 && controlPlane.every((c) => c.alive),
+    controlPlane,
+    services,
+    links: names,
+    serviceLog: (await readServiceLog(info.dir)).length,
+  };
+}
+
