@@ -1,5 +1,6 @@
 /** Help texts. Pure; built from the same option table the parser uses. */
 import { GLOBAL_OPTIONS } from './grammar.js';
+import { datapathHelp } from './datapath/render.js';
 
 function optionLines(): string {
   const seen = new Set<string>();
@@ -24,6 +25,12 @@ Usage:
   mk8s-addons enable NAME [--flag VALUE...] [options]
   mk8s-addons disable NAME [NAME...] [options]
   mk8s-addons list [--output json]
+  mk8s-addons status [--format pretty|yaml|json] [--wait-ready [--timeout D]] [-a NAME]
+  mk8s-addons reset [--destroy-storage]
+  mk8s-addons apply -f FILE [--prune]
+  mk8s-addons start | stop
+  mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N]
+  mk8s-addons datapath [--netns NAME] [--from FILE] [--cilium-version V]
 
 Examples:
   sudo mk8s-addons enable cilium:v1.8              newest bundled Cilium 1.8.x (helm3 first)
@@ -71,6 +78,8 @@ Example:
 
 Prints the addon catalogue: name, default version, description, available versions.
 `;
+    case 'datapath':
+      return datapathHelp();
     default:
       return mainHelp();
   }

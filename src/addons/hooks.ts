@@ -4,8 +4,10 @@
  * An addon that is only data has no entry here. Modules load only when their addon is planned.
  */
 import type { GlobalOptions } from '../grammar.js';
-import type { Layout, PlannedAddon } from '../planner.js';
+import type { Layout, Plan, PlannedAddon } from '../planner.js';
 import type { SnapPaths } from '../node/node.js';
+import type { AddonManifest } from '../catalogue.js';
+import type { EnabledAddon } from '../engine/journal.js';
 
 /** What a hook may know about the node and the invocation. */
 export interface AddonNode {
@@ -14,10 +16,18 @@ export interface AddonNode {
   globals: GlobalOptions;
   kubeconfig: string;
   env: NodeJS.ProcessEnv;
+  /** The addon's manifest. */
+  manifest: AddonManifest;
+  /** The whole plan this addon is part of (an addon may depend on another planned in the same run). */
+  plan: Plan;
+  /** Addons enabled on the node, from the journal. */
+  installed: Readonly<Record<string, EnabledAddon>>;
 }
 
 export interface PreparedAddon {
   vars: Record<string, unknown>;
+  /** Lines for the user (warnings from the values lint, compatibility notes). */
+  notes?: string[];
 }
 
 type Hook = (addon: PlannedAddon, node: AddonNode) => Promise<PreparedAddon>;
@@ -25,6 +35,8 @@ type Hook = (addon: PlannedAddon, node: AddonNode) => Promise<PreparedAddon>;
 const HOOKS: Record<string, () => Promise<Hook>> = {
   helm3: async () => (await import('./helm3.js')).prepareHelm3,
   dns: async () => (await import('./dns.js')).prepareDns,
+  cilium: async () => (await import('./cilium.js')).prepareCilium,
+  hubble: async () => (await import('./hubble.js')).prepareHubble,
 };
 
 export async function prepareAddon(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {

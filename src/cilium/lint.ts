@@ -106,8 +106,17 @@ const DOT_WHOLE = /(?:toYaml|toJson|toPrettyJson|toRawJson)\s+\.(?![\w.])|\{\{-?
 
 const splitPath = (dotted: string): string[] => dotted.split('.').filter(Boolean);
 
-/** The key paths a template reads and the ones it hands on whole. */
-export function templateReads(text: string): { reads: string[][]; free: string[][] } {
+const COMMENT = /\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g;
+/** `{{ if COND }}` whose body starts with `{{ fail ... }}`: COND checks for a removed or invalid key. */
+const GUARD = /(\{\{-?\s*(?:else\s+)?if\s)((?:(?!\}\})[\s\S])*)(-?\}\}\s*\{\{-?\s*fail\b)/g;
+
+/**
+ * The key paths a template reads and the ones it hands on whole. Reads that only guard a `fail`
+ * (`{{ if .Values.tunnel }}{{ fail "tunnel was removed" }}`) do not count: they are how a chart
+ * rejects a removed key, and the lint should name such a key before helm fails on it.
+ */
+export function templateReads(template: string): { reads: string[][]; free: string[][] } {
+  const text = template.replace(COMMENT, '').replace(GUARD, (_, open: string, cond: string, close: string) => `${open}${' '.repeat(cond.length)}${close}`);
   const reads: string[][] = [];
   const free: string[][] = [];
   for (const m of text.matchAll(READ)) reads.push(splitPath(m[1] ?? ''));
@@ -166,9 +175,11 @@ export function chartKeysFromFiles(files: ChartFiles): ChartKeys {
     for (const p of reads) addPath(root, prefix(p), false);
     for (const p of free) addPath(root, prefix(p), true);
   }
+  // A condition is a comma-separated list of value paths (not an expression: 1.8's
+  // "global.prometheus.enabled && ..." names no path, so helm ignores it).
   for (const d of dependencies) {
     for (const condition of (d.condition ?? '').split(',')) {
-      for (const part of condition.split(/\s*&&\s*/)) if (part.trim()) addPath(root, splitPath(part.trim()), false);
+      if (/^[\w.-]+$/.test(condition.trim())) addPath(root, splitPath(condition.trim()), false);
     }
   }
 

@@ -24,6 +24,18 @@ export async function runCommand(command: CommandName, words: string[], globals:
       io.stdout.write(renderCatalogue(await loadCatalogue(), outputOf()));
       return EXIT.ok;
     }
+    case 'status': {
+      const { runStatus } = await import('./status.js');
+      return runStatus(words, globals, outputOf, io);
+    }
+    case 'reset': {
+      const { runReset } = await import('./reset.js');
+      return runReset(words, globals, outputOf, io);
+    }
+    case 'apply': {
+      const { runApply } = await import('./apply.js');
+      return runApply(words, globals, outputOf, io);
+    }
     case 'sandbox': {
       const { runSandbox } = await import('./sandbox.js');
       return runSandbox(words, globals, outputOf, io);

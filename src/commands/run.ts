@@ -1,26 +1,27 @@
 /**
- * enable / disable on a node: preflight, the node's adapters (paths, layout, services, proxy-free env),
- * the lock, then the engine. Loaded only for commands that touch a node.
+ * Running on a node: preflight, the node's adapters (paths, layout, services, proxy-free env), the lock,
+ * the journal, then the engine. `withNodeSession` is the one door every node-changing command (enable,
+ * disable, apply, reset) goes through. Loaded only for commands that touch a node.
  */
-import type { Catalogue } from '../catalogue.js';
+import type { AddonManifest, Catalogue, StepKind } from '../catalogue.js';
 import type { AddonSpec, GlobalOptions, OutputMode } from '../grammar.js';
 import { plan as makePlan, type Plan } from '../planner.js';
 import type { Streams } from './index.js';
 import { EXIT, Mk8sError } from '../errors.js';
-import { planEvent } from '../output/plan.js';
+import { planEvent, renderPlan } from '../output/plan.js';
 import { resolveSnapPaths, detectLayout, readSandboxMarker, type SnapPaths } from '../node/node.js';
 import { preflight, isNode } from '../node/preflight.js';
 import { run as runProcess, withoutProxy, type Command } from '../adapters/process.js';
 import { hostManager, snapctlManager, type ServiceManager } from '../engine/services.js';
 import { acquireLock } from '../engine/lock.js';
-import { loadJournal } from '../engine/journal.js';
-import { createSink } from '../output/events.js';
-import { runDisable, runEnable, type EngineOptions } from '../engine/engine.js';
+import { loadJournal, type Journal } from '../engine/journal.js';
+import { createSink, type EventSink } from '../output/events.js';
+import { runDisable, runEnable, type EngineOptions, type RunResult, type RunStats } from '../engine/engine.js';
 import { buildSteps } from '../engine/build.js';
 import { ensureKinds } from '../engine/kinds/index.js';
 import { prepareAddon } from '../addons/hooks.js';
-import { renderPlan } from '../output/plan.js';
 import { exists } from '../adapters/fs.js';
+import type { Layout } from '../planner.js';
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
@@ -42,21 +43,35 @@ export async function ipCommandFor(paths: SnapPaths): Promise<(args: readonly st
   return (args) => (netns ? ['ip', ['-n', netns, ...args]] : ['ip', [...args]]);
 }
 
-export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Catalogue, globals: GlobalOptions, output: OutputMode, io: Streams): Promise<number> {
+/** What a node-changing command works with, inside withNodeSession. */
+export interface NodeSession {
+  paths: SnapPaths;
+  layout: Layout;
+  kubeconfig: string;
+  env: NodeJS.ProcessEnv;
+  sink: EventSink;
+  stats: RunStats;
+  /** The journal as loaded at the start of the session (the engine reloads it for each run). */
+  journal: Journal;
+  /** Engine options for runEnable / runDisable. */
+  engine: EngineOptions;
+  /** Plans and runs an enable or disable with the node's layout and installed addons. */
+  runPlan(command: 'enable' | 'disable', specs: readonly AddonSpec[], catalogue: Catalogue): Promise<RunResult>;
+}
+
+/**
+ * Opens a session on the node: preflight (exit 3 when it is not a node we may change), proxy-free env,
+ * signal handling (Ctrl+C cancels the running step and rolls back), the lock (not for dry-runs), and
+ * closes it whatever happens. With --output json a failure is written as an error event and a result.
+ */
+export async function withNodeSession<T>(globals: GlobalOptions, output: OutputMode, io: Streams, commandLine: string, fn: (s: NodeSession) => Promise<T>): Promise<T> {
   const paths = resolveSnapPaths(globals, process.env);
   const dryRun = globals.dryRun;
-  if (dryRun && !(await isNode(paths))) {
-    // No node to check against: the plan alone is what a dry-run can show.
-    io.stdout.write(renderPlan(pureplan, output));
-    if (output !== 'json') io.stdout.write(`(no MicroK8s node at ${paths.snapData}: showing the plan without checking the node)\n`);
-    return EXIT.ok;
-  }
   await preflight(paths, { write: !dryRun });
   const layout = await detectLayout(paths);
   const { env, dropped } = globals.keepProxy ? { env: { ...process.env }, dropped: [] as string[] } : withoutProxy(process.env);
   const sink = createSink(output, io.stdout);
   if (dropped.length) sink.note('preflight', `proxy variables removed for MicroK8s services and cluster calls: ${dropped.join(', ')} (--keep-proxy keeps them)`);
-
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     sink.note('signal', `${sig} received: cancelling the running step and rolling back`);
@@ -64,20 +79,19 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-
-  const commandLine = ['mk8s-addons', pureplan.command, ...specs.map((s) => s.raw)].join(' ');
-  const stats = { changed: 0, restarts: {} };
-  const lock = dryRun ? undefined : await acquireLock(paths.snapData, { command: commandLine, timeoutMs: globals.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, env: process.env, signal: controller.signal });
+  const stats: RunStats = { changed: 0, restarts: {} };
+  const lock = dryRun ? undefined : await acquireLock(paths.snapData, { command: commandLine, timeoutMs: globals.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, env: process.env, signal: controller.signal }).catch((err: unknown) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw err;
+  });
   try {
     const journal = await loadJournal(paths.snapData);
-    const installed = new Map(Object.entries(journal.addons).map(([n, a]) => [n, a.version]));
-    const thePlan = makePlan({ command: pureplan.command, specs, catalogue, installed, layout });
-    if (dryRun) sink.plan(planEvent(thePlan));
-    await ensureKinds([...thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind)), ...Object.values(journal.addons).flatMap((a) => a.steps.map((s) => s.kind)), ...(journal.operation?.steps.map((s) => s.kind) ?? [])]);
+    await ensureKinds([...Object.values(journal.addons).flatMap((a) => a.steps.map((s) => s.kind)), ...(journal.operation?.steps.map((s) => s.kind) ?? [])]);
     const services = await serviceManagerFor(paths, env);
     const ipCommand = await ipCommandFor(paths);
     const kubeconfig = globals.kubeconfig ?? `${paths.snapData}/credentials/client.config`;
-    const opts: EngineOptions = {
+    const engine: EngineOptions = {
       base: {
         paths,
         layout,
@@ -97,22 +111,39 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
       stats,
       ...(process.env.MK8S_ADDONS_CRASH_AT ? { crashAt: process.env.MK8S_ADDONS_CRASH_AT } : {}),
     };
-    const kctx = { paths, layout };
-    const result =
-      thePlan.command === 'enable'
-        ? await runEnable(
-            thePlan,
-            async (addon) => {
-              const prepared = await prepareAddon(addon, { paths, layout, globals, kubeconfig, env });
-              return buildSteps(addon, kctx, prepared.vars);
-            },
-            opts,
-          )
-        : await runDisable(thePlan, opts);
-    sink.result({ ...result, ...(dryRun ? { dryRun: true } : {}) });
-    return EXIT.ok;
+    const session: NodeSession = {
+      paths,
+      layout,
+      kubeconfig,
+      env,
+      sink,
+      stats,
+      journal,
+      engine,
+      async runPlan(command, specs, catalogue) {
+        const current = await loadJournal(paths.snapData);
+        const installed = new Map(Object.entries(current.addons).map(([n, a]) => [n, a.version]));
+        const thePlan = makePlan({ command, specs, catalogue, installed, layout });
+        if (dryRun) sink.plan(planEvent(thePlan));
+        await ensureKinds(thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind as StepKind)));
+        const kctx = { paths, layout };
+        return command === 'enable'
+          ? runEnable(
+              thePlan,
+              async (addon) => {
+                const manifest = catalogue.get(addon.name) as AddonManifest;
+                const prepared = await prepareAddon(addon, { paths, layout, globals, kubeconfig, env, manifest, plan: thePlan, installed: current.addons });
+                for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
+                return buildSteps(addon, kctx, prepared.vars);
+              },
+              engine,
+            )
+          : runDisable(thePlan, engine);
+      },
+    };
+    return await fn(session);
   } catch (err) {
-    if (output === 'json' && err instanceof Mk8sError) {
+    if (output === 'json' && err instanceof Mk8sError && !err.reported) {
       sink.error({ code: err.code, phase: err.phase ?? null, message: err.message });
       sink.result({ ok: false, ...stats });
       err.reported = true;
@@ -124,4 +155,21 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
     process.off('SIGTERM', onSignal);
     await lock?.release();
   }
+}
+
+/** enable / disable from the command line. */
+export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Catalogue, globals: GlobalOptions, output: OutputMode, io: Streams): Promise<number> {
+  const paths = resolveSnapPaths(globals, process.env);
+  if (globals.dryRun && !(await isNode(paths))) {
+    // No node to check against: the plan alone is what a dry-run can show.
+    io.stdout.write(renderPlan(pureplan, output));
+    if (output !== 'json') io.stdout.write(`(no MicroK8s node at ${paths.snapData}: showing the plan without checking the node)\n`);
+    return EXIT.ok;
+  }
+  const commandLine = ['mk8s-addons', pureplan.command, ...specs.map((s) => s.raw)].join(' ');
+  return withNodeSession(globals, output, io, commandLine, async (s) => {
+    const result = await s.runPlan(pureplan.command, specs, catalogue);
+    s.sink.result({ ...result, ...(globals.dryRun ? { dryRun: true } : {}) });
+    return EXIT.ok;
+  });
 }

@@ -47,6 +47,10 @@ export function buildSteps(addon: PlannedAddon, kctx: KindContext, vars: Record<
   const scope: Scope = { SNAP: kctx.paths.snap, SNAP_DATA: kctx.paths.snapData, SNAP_COMMON: kctx.paths.snapCommon, args: addon.args, vars };
   return addon.steps.map((s) => {
     const params = substitute(s.params, scope, s.phase) as Record<string, unknown>;
-    return kindImpl(s.kind).create({ phase: s.phase, meta: { phase: s.phase, kind: s.kind, description: s.description }, params }, kctx);
+    const step = kindImpl(s.kind).create({ phase: s.phase, meta: { phase: s.phase, kind: s.kind, description: s.description }, params }, kctx);
+    // Any step may name the services that read what it changes (`restarts: [containerd]`).
+    const restarts = params.restarts;
+    if (Array.isArray(restarts)) return { ...step, restarts: [...(step.restarts ?? []), ...restarts.map(String)] };
+    return step;
   });
 }

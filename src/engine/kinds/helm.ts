@@ -21,6 +21,12 @@ const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.Hel
   ...(phase ? { phase } : {}),
 });
 
+/** The release as `helm list` shows it (every state), or undefined. `helm status` would also print the whole manifest. */
+async function findRelease(h: helm.HelmContext, release: string, namespace: string): Promise<helm.HelmRelease | undefined> {
+  const found = await helm.list(h, { namespace, filter: `^${release}$`, all: true });
+  return found.find((r) => r.name === release);
+}
+
 const yamlish = (v: unknown) => JSON.stringify(v, Object.keys((v as object) ?? {}).sort(), 2);
 
 const helmRelease: StepKindImpl = {
@@ -42,24 +48,24 @@ const helmRelease: StepKindImpl = {
       ...seed.meta,
       async check(ctx) {
         const h = helmContext(ctx, binary);
-        const st = await helm.status(h, { release, namespace });
-        if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
-        const deployedVersion = st.chart?.metadata?.version;
+        const rel = await findRelease(h, release, namespace);
+        if (!rel) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
+        const deployedVersion = rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1');
         const deployedValues = (await helm.getValues(h, { release, namespace })) ?? {};
         const sameValues = isDeepStrictEqual(JSON.parse(JSON.stringify(deployedValues)), JSON.parse(JSON.stringify(values)));
-        if (st.info.status === 'deployed' && deployedVersion === chartVersion && sameValues) {
+        if (rel.status === 'deployed' && deployedVersion === chartVersion && sameValues) {
           return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };
         }
         const what = [
           deployedVersion !== chartVersion ? `chart ${deployedVersion} -> ${chartVersion}` : '',
           sameValues ? '' : 'values changed',
-          st.info.status !== 'deployed' ? `status ${st.info.status}` : '',
+          rel.status !== 'deployed' ? `status ${rel.status}` : '',
         ].filter(Boolean);
         return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(deployedValues), yamlish(values)) }) };
       },
       async prepare(ctx) {
-        const st = await helm.status(helmContext(ctx, binary), { release, namespace });
-        return { helm: binary, release, namespace, previousRevision: st && st.info.status === 'deployed' ? st.version : null, ...(waitGone ? { waitGone } : {}) };
+        const rel = await findRelease(helmContext(ctx, binary), release, namespace);
+        return { helm: binary, release, namespace, previousRevision: rel && rel.status === 'deployed' ? Number(rel.revision) : null, ...(waitGone ? { waitGone } : {}) };
       },
       async apply(ctx) {
         await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], ...(postRenderer ? { postRenderer } : {}) });
@@ -70,10 +76,10 @@ const helmRelease: StepKindImpl = {
   async undo(ctx: StepContext, record: UndoRecord) {
     const h = helmContext(ctx, record.helm as string);
     const ref = { release: record.release as string, namespace: record.namespace as string };
-    const st = await helm.status(h, ref);
+    const rel = await findRelease(h, ref.release, ref.namespace);
     if (record.previousRevision === null) {
-      if (st) await helm.uninstall(h, ref);
-    } else if (st && st.version !== record.previousRevision) {
+      if (rel) await helm.uninstall(h, ref);
+    } else if (rel && Number(rel.revision) !== record.previousRevision) {
       await helm.rollback(h, { ...ref, revision: record.previousRevision as number });
     }
     const gone = record.waitGone as { namespace: string; selector: string } | undefined;

@@ -42,6 +42,7 @@ const kubeApply: StepKindImpl = {
   create(seed): Step {
     const objects = objectsParam(seed);
     const waitGone = seed.params.waitGone as { namespace: string; selector: string } | undefined;
+    if (seed.params.mode === 'delete') return deleteStep(seed, objects, waitGone);
     const live = async (ctx: StepContext) => {
       const k = await kube.connect(ctx.kubeconfig);
       return Promise.all(objects.map(async (o) => ({ o, now: await kube.readObject(k, refOf(o)) })));
@@ -77,6 +78,10 @@ const kubeApply: StepKindImpl = {
   },
   async undo(ctx, record) {
     const k = await kube.connect(ctx.kubeconfig);
+    if (Array.isArray(record.recreate)) {
+      for (const o of record.recreate as Obj[]) await kube.applyObject(k, o);
+      return;
+    }
     const objects = record.objects as { ref: ObjectRef; previous: Obj | null }[];
     for (const { ref, previous } of [...objects].reverse()) {
       if (previous) await kube.applyObject(k, previous);
@@ -85,6 +90,91 @@ const kubeApply: StepKindImpl = {
     const gone = record.waitGone as { namespace: string; selector: string } | undefined;
     if (gone) await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
   },
+};
+
+/**
+ * `mode: delete`: the objects must not exist (e.g. the previous CNI's, once the new one is ready). Undo
+ * applies them back as they were.
+ */
+function deleteStep(seed: StepSeed, objects: Obj[], waitGone: { namespace: string; selector: string } | undefined): Step {
+  const present = async (ctx: StepContext) => {
+    const k = await kube.connect(ctx.kubeconfig);
+    const found = await Promise.all(objects.map(async (o) => ({ o, now: await kube.readObject(k, refOf(o)) })));
+    return found.filter((f) => f.now !== undefined);
+  };
+  return {
+    ...seed.meta,
+    async check(ctx) {
+      const p = await present(ctx);
+      return p.length === 0 ? { satisfied: true, summary: 'none of the objects exists' } : { satisfied: false, summary: `delete ${p.map((x) => kube.describeRef(x.o)).join(', ')}` };
+    },
+    async prepare(ctx) {
+      // Undo re-creates exactly these objects, in the order they were applied.
+      return { recreate: (await present(ctx)).map((x) => comparable(x.now as unknown as Record<string, unknown>)), ...(waitGone ? { waitGone } : {}) };
+    },
+    async apply(ctx) {
+      const k = await kube.connect(ctx.kubeconfig);
+      for (const o of [...objects].reverse()) await kube.deleteObject(k, refOf(o));
+      if (waitGone) await kube.waitPodsGone(k, waitGone.namespace, waitGone.selector, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+    },
+    undo: (c, r) => kubeApply.undo(c, r),
+  };
+}
+
+// ---------------------------------------------------------------------------------- kube-restart-pods
+
+/**
+ * Pods started under the previous CNI keep its network and are not managed by the new one. Restart
+ * (delete, so their controller re-creates them) the pods that are neither host-network nor managed by
+ * Cilium (no CiliumEndpoint) and that started before the agent was ready, as Cilium's docs advise.
+ * Nothing to undo: the pods come back under whichever CNI is then active.
+ */
+const kubeRestartPods: StepKindImpl = {
+  kind: 'kube-restart-pods',
+  create(seed): Step {
+    const agent = seed.params.agent as { namespace: string; selector: string };
+    const enabled = seed.params.enabled !== false;
+    const stale = async (ctx: StepContext) => {
+      const k = await kube.connect(ctx.kubeconfig);
+      const agents = await k.core.listNamespacedPod({ namespace: agent.namespace, labelSelector: agent.selector });
+      const readyTimes = agents.items.map((p) => (p.status?.conditions ?? []).find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime).filter((t): t is Date => t !== undefined);
+      if (readyTimes.length === 0) return [];
+      const agentReady = Math.min(...readyTimes.map((t) => new Date(t).getTime()));
+      let managed = new Set<string>();
+      try {
+        const ceps = (await k.objects.list('cilium.io/v2', 'CiliumEndpoint')) as unknown as { items: { metadata: { name: string; namespace: string } }[] };
+        managed = new Set(ceps.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+      } catch {
+        // No CiliumEndpoint CRD yet: no pod is managed.
+      }
+      const pods = await k.core.listPodForAllNamespaces();
+      return pods.items
+        .filter((p) => !p.spec?.hostNetwork && p.metadata?.ownerReferences?.length && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+        .filter((p) => !managed.has(`${p.metadata?.namespace}/${p.metadata?.name}`))
+        .filter((p) => new Date(p.status?.startTime ?? p.metadata?.creationTimestamp ?? 0).getTime() < agentReady)
+        .filter((p) => !(p.metadata?.namespace === agent.namespace && Object.entries(p.metadata?.labels ?? {}).some(([key, val]) => agent.selector === `${key}=${val}`)))
+        .map((p) => ({ namespace: p.metadata?.namespace as string, name: p.metadata?.name as string }));
+    };
+    return {
+      ...seed.meta,
+      async check(ctx) {
+        if (!enabled) return { satisfied: true, summary: 'not restarting pods (--no-restart-pods)' };
+        const s = await stale(ctx);
+        return s.length === 0 ? { satisfied: true, summary: 'every pod started under the new CNI or uses the host network' } : { satisfied: false, summary: `restart ${s.map((p) => `${p.namespace}/${p.name}`).join(', ')}` };
+      },
+      async prepare(ctx) {
+        return { restarted: enabled ? await stale(ctx) : [] };
+      },
+      async apply(ctx, record) {
+        const k = await kube.connect(ctx.kubeconfig);
+        const pods = record.restarted as { namespace: string; name: string }[];
+        for (const p of pods) await kube.deleteObject(k, { apiVersion: 'v1', kind: 'Pod', metadata: p });
+        if (pods.length) ctx.note(`restarted ${pods.length} pod(s) started under the previous CNI: ${pods.map((p) => `${p.namespace}/${p.name}`).join(', ')}`);
+      },
+      undo: async () => {},
+    };
+  },
+  undo: async () => {},
 };
 
 // -------------------------------------------------------------------------------------- kube-configmap
@@ -195,4 +285,4 @@ const kubeWait: StepKindImpl = {
   undo: async () => {},
 };
 
-export const KUBE_KINDS: readonly StepKindImpl[] = [kubeApply, kubeConfigMap, kubeWait];
+export const KUBE_KINDS: readonly StepKindImpl[] = [kubeApply, kubeConfigMap, kubeWait, kubeRestartPods];

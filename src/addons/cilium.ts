@@ -1,0 +1,137 @@
+/**
+ * cilium: everything its steps need, computed before anything on the node changes (so that a bad value,
+ * an unknown key with --strict, an unsupported Kubernetes version or a render that would put the agent's
+ * paths outside $SNAP_DATA is an exit 2 with nothing touched):
+ * - the pinned chart (charts/cilium/cilium-<version>.tgz, sha256-checked at install);
+ * - values rendered from templates/cilium/ for the version's key layout, the user's -f / --set /
+ *   --set-string on top exactly as Helm merges them, linted against the chart's own values.yaml;
+ * - the Kubernetes/Cilium compatibility check against the cluster's version;
+ * - a real `helm template` whose objects are checked (agent hostPaths under $SNAP_DATA);
+ * - on an HA (Calico) node, Calico's objects from args/cni-network/cni.yaml, removed only once Cilium runs;
+ * - the agent CLI wrapper.
+ */
+import path from 'node:path';
+import type { PlannedAddon } from '../planner.js';
+import type { AddonNode, PreparedAddon } from './hooks.js';
+import { exists, readText } from '../adapters/fs.js';
+import { packagePath, toolPath } from '../adapters/package-files.js';
+import { quoteWord } from '../adapters/process.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { helmBinary } from './helm3.js';
+import { nodeFiles } from '../node/node.js';
+import { ciliumValues, podCidrFromCniEnv } from '../cilium/values.js';
+import { mergeUserValues, type UserValues } from '../cilium/helm-values.js';
+import { loadChartKeys, checkValues, userValuesLayers } from '../cilium/lint.js';
+import { ciliumPostRenderer } from '../cilium/post-render.js';
+import { renderCheck, assertRenderOk } from '../cilium/render-check.js';
+import { checkCompatibility, type CompatibilityTable } from '../cilium/compat.js';
+import { compareVersions } from '../catalogue.js';
+
+export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
+
+/** The agent's debug CLI: `cilium` up to 1.14, `cilium-dbg` from 1.15. */
+export const agentCli = (version: string): string => (compareVersions(version, '1.15.0') >= 0 ? 'cilium-dbg' : 'cilium');
+
+/** $SNAP_DATA/bin/cilium: the agent's CLI with this node's sockets (the field notes' alias, installed). */
+export function agentWrapper(p: { snapData: string; version: string; kubectl: string; kubeconfig: string }): string {
+  const run = path.join(p.snapData, 'var', 'run', 'cilium');
+  const copy = path.join(p.snapData, 'bin', `cilium-${p.version}`);
+  return `#!/bin/sh
+# Installed by mk8s-addons (enable cilium ${p.version}): the Cilium agent's debug CLI with this node's sockets.
+export CILIUM_SOCK=${quoteWord(`${run}/cilium.sock`)}
+export CILIUM_HEALTH_SOCK=${quoteWord(`${run}/health.sock`)}
+export CILIUM_MONITOR_SOCK=${quoteWord(`${run}/monitor1_2.sock`)}
+# A copy of the agent's own binary, when one was taken from an agent pod; else run it in the agent pod.
+if [ -x ${quoteWord(copy)} ]; then exec ${quoteWord(copy)} "$@"; fi
+exec ${quoteWord(p.kubectl)} --kubeconfig ${quoteWord(p.kubeconfig)} -n kube-system exec ds/cilium -c cilium-agent -- ${agentCli(p.version)} "$@"
+`;
+}
+
+/** Calico's objects (names only) from MicroK8s's manifest, to delete once Cilium is ready. */
+async function calicoObjects(cniYaml: string): Promise<object[]> {
+  const text = await readText(cniYaml);
+  if (text === undefined) return [];
+  const { default: yaml } = await import('js-yaml');
+  const docs = yaml.loadAll(text) as ({ apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } } | null)[];
+  return docs
+    .filter((d): d is { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } => !!d?.apiVersion && !!d.kind && !!d.metadata?.name)
+    .map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, metadata: { name: d.metadata.name, ...(d.metadata.namespace ? { namespace: d.metadata.namespace } : {}) } }));
+}
+
+async function userValues(options: PlannedAddon['options']): Promise<UserValues> {
+  const list = (flag: string) => {
+    const v = options[flag];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  };
+  const files = [];
+  for (const f of list('--values')) {
+    const text = await readText(path.resolve(f));
+    if (text === undefined) throw new UsageError(`-f ${f}: no such file; give a readable values file`);
+    files.push({ path: f, text });
+  }
+  return { files, set: list('--set'), setString: list('--set-string') };
+}
+
+export interface CiliumValuesResult {
+  version: string;
+  chart: string;
+  values: Record<string, unknown>;
+  notes: string[];
+}
+
+/** The complete values for the chart (ours for the version, hubble as installed, the user's on top), linted. */
+export async function ciliumReleaseValues(node: AddonNode, version: string, options: PlannedAddon['options'], hubble: { relay: boolean; ui: boolean } | undefined): Promise<CiliumValuesResult> {
+  const chart = packagePath('charts', 'cilium', `cilium-${version}.tgz`);
+  if (!(await exists(chart))) throw new PreconditionError(`the pinned chart ${chart} is missing; run "node scripts/fetch-charts.mjs" (npm ci runs it)`);
+  const podCidr = podCidrFromCniEnv(await readText(nodeFiles(node.paths).args('cni-env')));
+  const base = await ciliumValues({ version, snapData: node.paths.snapData, snapCommon: node.paths.snapCommon, podCidr, ...(hubble ? { hubble } : {}) });
+  const user = await userValues(options);
+  const values = mergeUserValues([base], user);
+  const keys = await loadChartKeys(chart);
+  const findings = checkValues(keys, [{ source: 'template', values: base }, ...userValuesLayers(user)], { strict: node.globals.strict });
+  return { version, chart, values, notes: findings.map((f) => `warning: ${f.message}`) };
+}
+
+export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
+  const version = addon.version as string;
+  const installedHubble = node.installed.hubble;
+  const hubble = installedHubble ? { relay: true, ui: installedHubble.args.ui === true } : undefined;
+  const { chart, values, notes } = await ciliumReleaseValues(node, version, addon.options, hubble);
+
+  // Compatibility with the cluster's Kubernetes (read from the API).
+  const table = (node.manifest.compatibility ?? []) as CompatibilityTable;
+  const kube = await import('../adapters/kube.js');
+  const k8sVersion = await kube.serverVersion(await kube.connect(node.kubeconfig)).catch((err: Error) => {
+    throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
+  });
+  const compat = checkCompatibility(table, version, k8sVersion);
+  if (!compat.ok) {
+    if (!node.globals.force) throw new UsageError(`Cilium ${version} on Kubernetes ${k8sVersion}: ${compat.reason}; choose another version (mk8s-addons list) or give --force`);
+    notes.push(`--force: installing anyway although ${compat.reason}`);
+  } else if (compat.reason) notes.push(compat.reason);
+
+  // Render with the real helm and check the objects before anything changes.
+  const helm = await helmBinary(node.paths.snap);
+  const postRenderer = ciliumPostRenderer(version, node.paths.snapData);
+  const { problems } = await renderCheck(
+    { helm, env: node.env },
+    { chart, values, ...(postRenderer ? { postRenderer } : {}), expect: { snapData: node.paths.snapData, ...(hubble ? { hubble } : {}) }, kubeVersion: k8sVersion.replace(/^v/, '').replace(/[-+].*$/, '') },
+  );
+  assertRenderOk(`cilium ${version}`, problems);
+
+  const files = nodeFiles(node.paths);
+  return {
+    notes,
+    vars: {
+      helm,
+      chart,
+      chartVersion: version,
+      values,
+      postRenderer: postRenderer ?? null,
+      cniConf: CNI_CONF,
+      calicoObjects: await calicoObjects(path.join(files.cniNetwork, 'cni.yaml')),
+      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
+      restartPods: !node.globals.noRestartPods,
+    },
+  };
+}
