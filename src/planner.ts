@@ -189,7 +189,11 @@ export function plan(input: PlanInput): Plan {
     const bound = command === 'enable' ? bindArguments(addon, spec) : { args: {}, options: {}, requested: null };
     let version: string | null;
     if (addon.versions) {
-      version = command === 'enable' ? resolveVersion(addon, bound.requested ?? undefined) : (installed.get(addon.name) ?? null);
+      // No version asked for and the addon is installed: it stays at its version (an upgrade is asked for
+      // with a version: cilium:v1.9). A dependency pulled in by another addon never changes version.
+      const current = installed.get(addon.name) ?? null;
+      if (command === 'disable' || (current !== null && bound.requested === null)) version = current;
+      else version = resolveVersion(addon, bound.requested ?? undefined);
     } else {
       version = addon.version ?? null;
     }

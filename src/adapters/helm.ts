@@ -105,6 +105,10 @@ export interface UpgradeInstallParams {
   release: string;
   chart: string;
   namespace: string;
+  /**
+   * Values files, in order. The running call writes its values to temporary files, so for --dry-run
+   * output pass stand-in names (e.g. `values.json`) and print the values themselves beside the command.
+   */
   valuesFiles?: readonly string[];
   postRenderer?: Command;
   /**
@@ -112,6 +116,8 @@ export interface UpgradeInstallParams {
    * always passes the complete values). true: `--reuse-values` (merge onto the release's values).
    */
   reuseValues?: boolean;
+  /** `--skip-crds`: do not install the chart's crds/ folder. */
+  skipCrds?: boolean;
 }
 
 /** `helm upgrade --install ... --wait=false`: mk8s-addons waits for the rollout itself, with its own timeout. */
@@ -127,6 +133,7 @@ export function helmUpgradeInstallCommand(ctx: HelmContext, p: UpgradeInstallPar
       p.namespace,
       ...valuesArgs(p.valuesFiles ?? []),
       p.reuseValues ? '--reuse-values' : '--reset-values',
+      ...(p.skipCrds ? ['--skip-crds'] : []),
       '--wait=false',
       ...postRendererArgs(p.postRenderer),
       ...kubeconfigArgs(ctx),
@@ -134,6 +141,7 @@ export function helmUpgradeInstallCommand(ctx: HelmContext, p: UpgradeInstallPar
   ];
 }
 
+/** `helm upgrade --install` with `values` written to temporary values files (one per tree, in order). */
 export async function upgradeInstall(ctx: HelmContext, p: Omit<UpgradeInstallParams, 'valuesFiles'> & { values?: readonly HelmValues[] }): Promise<RunResult> {
   return withValuesFiles(p.values ?? [], (valuesFiles) => runChecked(helmUpgradeInstallCommand(ctx, { ...p, valuesFiles }), runOptions(ctx)));
 }

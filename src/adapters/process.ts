@@ -90,3 +90,14 @@ export async function runChecked(cmd: Command, opts: RunOptions = {}): Promise<R
   }
   return r;
 }
+
+/** Runs a command attached to our terminal (stdin, stdout, stderr inherited); resolves with its exit code. */
+export async function runAttached(cmd: Command, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
+  const { execa } = await import('execa');
+  const r = await execa(cmd[0], cmd[1], { env: opts.env ?? process.env, extendEnv: false, stdio: 'inherit', reject: false });
+  if (r.failed && r.exitCode === undefined) {
+    const reason = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? `${cmd[0]} is not installed or not on PATH` : r.shortMessage;
+    throw new StepError(`cannot run ${printCommand(cmd)}: ${reason}`);
+  }
+  return r.exitCode ?? 1;
+}

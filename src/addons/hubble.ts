@@ -9,6 +9,7 @@ import { PreconditionError } from '../errors.js';
 import { helmBinary } from './helm3.js';
 import { ciliumReleaseValues } from './cilium.js';
 import { ciliumPostRenderer } from '../cilium/post-render.js';
+import { compareVersions } from '../catalogue.js';
 
 export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   // Cilium as it will be when this step runs: planned in the same run, or installed.
@@ -22,6 +23,6 @@ export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promi
   const rollouts = [{ kind: 'Deployment', name: 'hubble-relay', namespace: 'kube-system' }, ...(ui ? [{ kind: 'Deployment', name: 'hubble-ui', namespace: 'kube-system' }] : [])];
   return {
     notes,
-    vars: { helm: await helmBinary(node.paths.snap), chart, chartVersion: version, values, postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null, rollouts },
+    vars: { helm: await helmBinary(node.paths.snap), chart, chartVersion: version, values, postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null, rollouts, skipCrds: compareVersions(version, '1.9.0') < 0 },
   };
 }

@@ -45,6 +45,10 @@ export async function runCommand(command: CommandName, words: string[], globals:
       const { runStartStop } = await import('./sandbox.js');
       return runStartStop(command, words, globals, outputOf, io);
     }
+    case 'cilium': {
+      const { runCiliumCli } = await import('./cilium.js');
+      return runCiliumCli(words, globals, io);
+    }
     case 'datapath': {
       const { runDatapath } = await import('./datapath.js');
       return runDatapath(words, globals, outputOf, io);

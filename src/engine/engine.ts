@@ -125,13 +125,13 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
     title: `${label} ${s.phase}`,
     task: async () => {
       setPhase(s.phase);
-      await kindImpl(s.kind).undo(ctx, s.record);
+      const did = await kindImpl(s.kind).undo(ctx, s.record);
       const op = journal.operation;
       if (op) {
         op.steps = op.steps.filter((x) => x !== s);
         await saveJournal(opts.base.paths.snapData, journal);
       }
-      opts.sink.step({ phase: s.phase, status: 'undone', changed: true });
+      opts.sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
     },
   }));
   tasks.push({
@@ -341,11 +341,11 @@ export async function runDisable(plan: Plan, opts: EngineOptions): Promise<RunRe
               if (opts.base.signal.aborted) throw new StepError('interrupted; run disable again to finish', { phase });
               opts.sink.step({ phase, status: 'started', changed: false });
               crashIfAsked(opts, phase, 'before');
-              await kindImpl(s.kind).undo(run.ctx, s.record);
+              const did = await kindImpl(s.kind).undo(run.ctx, s.record);
               if (journal.operation) journal.operation.steps = journal.operation.steps.filter((x) => x.phase !== s.phase);
               await saveJournal(snapData, journal);
-              run.changed++;
-              opts.sink.step({ phase, status: 'undone', changed: true });
+              if (did !== false) run.changed++;
+              opts.sink.step({ phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
             },
           })),
           {

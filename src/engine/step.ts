@@ -67,5 +67,5 @@ export interface Step {
   /** Read-only: the record undo will need; journaled before apply runs. */
   prepare(ctx: StepContext): Promise<UndoRecord>;
   apply(ctx: StepContext, record: UndoRecord): Promise<void>;
-  undo(ctx: StepContext, record: UndoRecord): Promise<void>;
+  undo(ctx: StepContext, record: UndoRecord): Promise<boolean | void>;
 }

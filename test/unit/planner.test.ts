@@ -81,19 +81,38 @@ test('phase names are stable and hierarchical', () => {
   assert.equal(c.requested, 'v1.8');
   assert.deepEqual(c.steps.map((s) => s.phase), [
     'enable/cilium/allow-privileged',
+    'enable/cilium/kubelet-cni-bin-dir',
     'enable/cilium/containerd-cni-bin-dir',
-    'enable/cilium/flannel-lock',
-    'enable/cilium/flanneld-stop',
-    'enable/cilium/vxlan-links',
-    'enable/cilium/cni-config',
-    'enable/cilium/cni-set-aside',
     'enable/cilium/service-restarts',
+    'enable/cilium/flanneld-stop',
+    'enable/cilium/flannel-lock',
+    'enable/cilium/vxlan-links',
     'enable/cilium/helm-release',
     'enable/cilium/rollout',
+    'enable/cilium/cni-config',
+    'enable/cilium/cni-set-aside',
+    'enable/cilium/calico-remove',
+    'enable/cilium/calico-manifest-aside',
     'enable/cilium/agent-cli',
     'enable/cilium/restart-pods',
   ]);
   assert.deepEqual(p.addons[0]!.steps.map((s) => s.phase), ['enable/helm3/binary']);
+});
+
+test('layouts select steps: the 1.20 kubelet flag, Calico only on kubelite nodes', () => {
+  const on = (layout: '1.20' | 'kubelite') =>
+    plan({ command: 'enable', specs: parseAddonSpecs('enable', ['cilium'], defaultGlobals(), catalogue()), catalogue: catalogue(), layout }).addons[1]!.steps.map((s) => s.name);
+  assert.ok(on('1.20').includes('kubelet-cni-bin-dir'));
+  assert.ok(!on('1.20').includes('calico-remove'));
+  assert.ok(!on('kubelite').includes('kubelet-cni-bin-dir'));
+  assert.ok(on('kubelite').includes('calico-remove'));
+});
+
+test('an installed addon keeps its version unless one is asked for', () => {
+  const installed: [string, string | null][] = [['cilium', '1.8.13'], ['helm3', '3.17.2']];
+  assert.equal(phases('hubble', 'enable', installed).addons[1]!.version, '1.8.13', 'a dependency never changes version');
+  assert.equal(phases('cilium', 'enable', installed).addons[1]!.version, '1.8.13', 'no version: stays');
+  assert.equal(phases('cilium:v1.9', 'enable', installed).addons[1]!.version, '1.9.18', 'a version asked for: upgrade');
 });
 
 test('disable runs dependants first and undoes steps in reverse', () => {

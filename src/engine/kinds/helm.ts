@@ -44,6 +44,7 @@ const helmRelease: StepKindImpl = {
     const values = (p.values as helm.HelmValues | undefined) ?? {};
     const postRenderer = p.postRenderer as Command | undefined;
     const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
+    const skipCrds = p.skipCrds === true;
     return {
       ...seed.meta,
       async check(ctx) {
@@ -68,7 +69,7 @@ const helmRelease: StepKindImpl = {
         return { helm: binary, release, namespace, previousRevision: rel && rel.status === 'deployed' ? Number(rel.revision) : null, ...(waitGone ? { waitGone } : {}) };
       },
       async apply(ctx) {
-        await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], ...(postRenderer ? { postRenderer } : {}) });
+        await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], skipCrds, ...(postRenderer ? { postRenderer } : {}) });
       },
       undo: (c, r) => helmRelease.undo(c, r),
     };

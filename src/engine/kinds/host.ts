@@ -37,7 +37,7 @@ const serviceKind: StepKindImpl = {
         prepare: async () => ({ restart: true }),
         apply: (ctx) => ctx.flushRestarts(),
         // Undoing the steps that changed args asks for the restarts again.
-        undo: async () => {},
+        undo: async () => false,
       };
     }
     if (action !== 'start' && action !== 'stop') throw new InternalError(`step ${seed.phase}: action must be start, stop or restart`);
@@ -61,7 +61,7 @@ const serviceKind: StepKindImpl = {
   },
   async undo(ctx, record) {
     const daemon = record.daemon as string;
-    if (record.restart === true) return;
+    if (record.restart === true) return false;
     const active = await ctx.services.isActive(daemon);
     if (active !== record.wasActive) {
       const action = record.wasActive ? 'start' : 'stop';
@@ -106,7 +106,7 @@ const processKind: StepKindImpl = {
   },
   async undo(ctx, record) {
     const cmd = record.undo as Command | null;
-    if (!cmd) return;
+    if (!cmd) return false;
     const r = await ctx.run(cmd, { signal: ctx.signal, env: ctx.env });
     if (r.exitCode !== 0) throw new StepError(`${printCommand(cmd)} exited with ${r.exitCode}: ${r.stderr.trim()}`);
   },
@@ -146,10 +146,10 @@ const linkKind: StepKindImpl = {
           if (r.exitCode !== 0 && !/Cannot find device/.test(r.stderr)) throw new StepError(`cannot delete link ${name}: ${r.stderr.trim()}`, { phase: seed.phase });
         }
       },
-      undo: async () => {},
+      undo: async () => false,
     };
   },
-  undo: async (_ctx: StepContext, _record: UndoRecord) => {},
+  undo: async (_ctx: StepContext, _record: UndoRecord) => false,
 };
 
 export const HOST_KINDS: readonly StepKindImpl[] = [serviceKind, processKind, linkKind];

@@ -171,10 +171,10 @@ const kubeRestartPods: StepKindImpl = {
         for (const p of pods) await kube.deleteObject(k, { apiVersion: 'v1', kind: 'Pod', metadata: p });
         if (pods.length) ctx.note(`restarted ${pods.length} pod(s) started under the previous CNI: ${pods.map((p) => `${p.namespace}/${p.name}`).join(', ')}`);
       },
-      undo: async () => {},
+      undo: async () => false,
     };
   },
-  undo: async () => {},
+  undo: async () => false,
 };
 
 // -------------------------------------------------------------------------------------- kube-configmap
@@ -279,10 +279,10 @@ const kubeWait: StepKindImpl = {
         const k = await kube.connect(ctx.kubeconfig);
         for (const r of rollouts) await kube.waitRollout(k, r, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
       },
-      undo: async () => {},
+      undo: async () => false,
     };
   },
-  undo: async () => {},
+  undo: async () => false,
 };
 
 export const KUBE_KINDS: readonly StepKindImpl[] = [kubeApply, kubeConfigMap, kubeWait, kubeRestartPods];

@@ -20,6 +20,9 @@ export interface KindContext {
 export interface StepKindImpl {
   kind: StepKind;
   create(seed: StepSeed, ctx: KindContext): Step;
-  /** Undo from the journaled record alone (used by rollback, crash recovery, disable and reset). */
-  undo(ctx: StepContext, record: UndoRecord): Promise<void>;
+  /**
+   * Undo from the journaled record alone (used by rollback, crash recovery, disable and reset).
+   * Resolves `false` when there was nothing to undo (a wait, a restart request), so it is not counted.
+   */
+  undo(ctx: StepContext, record: UndoRecord): Promise<boolean | void>;
 }
