@@ -218,6 +218,10 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     crashIfAsked(opts, phase, 'before');
     await step.apply(run.ctx, record);
     entry.state = 'applied';
+    // A step may have run mk8s-addons itself (a nested invocation under our lock): take what it recorded.
+    const disk = await loadJournal(snapData);
+    journal.addons = disk.addons;
+    for (const [rel, st] of Object.entries(disk.snapshot)) if (!(rel in journal.snapshot)) journal.snapshot[rel] = st;
     await saveJournal(snapData, journal);
     crashIfAsked(opts, phase, 'after');
     for (const s of step.restarts ?? []) run.ctx.requestRestart(s, step.phase);
