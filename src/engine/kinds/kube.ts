@@ -52,6 +52,7 @@ const kubeApply: StepKindImpl = {
       async check(ctx) {
         const k = await kube.connect(ctx.kubeconfig);
         const changes: string[] = [];
+        const diffs: string[] = [];
         for (const { o, now } of await live(ctx)) {
           if (!now) {
             changes.push(`create ${kube.describeRef(o)}`);
@@ -59,9 +60,15 @@ const kubeApply: StepKindImpl = {
           }
           // The server's own answer to "what would this apply make of it" (server-side dry-run).
           const would = await kube.applyObject(k, o, { dryRun: true });
-          if (!sameObject(now as unknown as Record<string, unknown>, would as unknown as Record<string, unknown>)) changes.push(`update ${kube.describeRef(o)}`);
+          if (!sameObject(now as unknown as Record<string, unknown>, would as unknown as Record<string, unknown>)) {
+            changes.push(`update ${kube.describeRef(o)}`);
+            const text = (x: unknown) => `${JSON.stringify(comparable(x as Record<string, unknown>), null, 2)}\n`;
+            diffs.push(unifiedDiff(kube.describeRef(o), text(now), text(would)));
+          }
         }
-        return changes.length === 0 ? { satisfied: true, summary: `${objects.length} object(s) up to date` } : { satisfied: false, summary: changes.join(', ') };
+        return changes.length === 0
+          ? { satisfied: true, summary: `${objects.length} object(s) up to date` }
+          : { satisfied: false, summary: changes.join(', '), ...(diffs.length ? { detail: diffs.join('\n') } : {}) };
       },
       async prepare(ctx) {
         return {
