@@ -1,6 +1,7 @@
 /** Help texts. Pure; built from the same option table the parser uses. */
 import { GLOBAL_OPTIONS } from './grammar.js';
 import { datapathHelp } from './datapath/render.js';
+import { STATUS_HELP, RESET_HELP, APPLY_HELP } from './lifecycle/help.js';
 
 function optionLines(): string {
   const seen = new Set<string>();
@@ -80,6 +81,12 @@ Prints the addon catalogue: name, default version, description, available versio
 `;
     case 'datapath':
       return datapathHelp();
+    case 'status':
+      return STATUS_HELP;
+    case 'reset':
+      return RESET_HELP;
+    case 'apply':
+      return APPLY_HELP;
     default:
       return mainHelp();
   }

@@ -131,6 +131,7 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
         op.steps = op.steps.filter((x) => x !== s);
         await saveJournal(opts.base.paths.snapData, journal);
       }
+      if (did !== false) run.changed++;
       opts.sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
     },
   }));

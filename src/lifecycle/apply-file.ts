@@ -16,14 +16,18 @@ import { didYouMean } from '../text.js';
 import { formatPath, loadWithLines, type YamlPath } from './yaml-lines.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
-const notAList = (x: unknown) => !Array.isArray(x);
+
+/** A YAML mapping (valibot's record would take a list as a map of its indexes). */
+const isMap = (x: unknown): boolean => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 const VERSION_MESSAGE = 'must be a string such as "1.9"';
 const ARGS_MESSAGE = 'must be a map of argument names to values, such as { servers: "1.1.1.1" }';
 const VALUES_MESSAGE = 'must be a map of chart values, such as { hubble: { enabled: true } }';
 
 /** One addon the node should have. */
+const ENTRY_MESSAGE = 'must be a map with the addon\'s name, such as { name: dns }';
 const entrySchema = v.pipe(
+  v.custom(isMap, ENTRY_MESSAGE),
   v.strictObject(
     {
       /** The addon's name, as `mk8s-addons list` shows it. */
@@ -33,11 +37,11 @@ const entrySchema = v.pipe(
       /** Positional arguments, in the addon's argument order (`dns:1.1.1.1:10.152.183.10`). */
       arguments: v.optional(v.array(v.string('must be a string (quote numbers: "53")'), 'must be a list of strings such as ["1.1.1.1"]')),
       /** Arguments by name (`servers`, `dns-ip`, `domain`, `ui`...); a switch takes true or false. */
-      args: v.optional(v.pipe(v.record(v.string(), v.union([v.string(), v.boolean()], 'must be a string, or true or false for a switch'), ARGS_MESSAGE), v.check(notAList, ARGS_MESSAGE))),
+      args: v.optional(v.pipe(v.custom(isMap, ARGS_MESSAGE), v.record(v.string(), v.union([v.string(), v.boolean()], 'must be a string, or true or false for a switch'), ARGS_MESSAGE))),
       /** Chart values for an addon with --set options (cilium), given to it as --set / --set-string. */
-      values: v.optional(v.pipe(v.record(v.string(), v.unknown(), VALUES_MESSAGE), v.check(notAList, VALUES_MESSAGE))),
+      values: v.optional(v.pipe(v.custom(isMap, VALUES_MESSAGE), v.record(v.string(), v.unknown(), VALUES_MESSAGE))),
     },
-    'must be a map with the addon\'s name, such as { name: dns }',
+    ENTRY_MESSAGE,
   ),
   v.forward(
     v.check((e) => e.args === undefined || e.arguments === undefined, 'give the arguments either by name (args) or in order (arguments), not both'),
@@ -46,11 +50,10 @@ const entrySchema = v.pipe(
 );
 
 /** The whole file. */
-export const applyFileSchema = v.strictObject(
-  {
-    addons: v.array(entrySchema, 'must be a list of addons, each a map with a name, such as [{ name: dns }]'),
-  },
-  'must be a map with "addons:", the list of addons',
+const FILE_MESSAGE = 'must be a map with "addons:", the list of addons';
+export const applyFileSchema = v.pipe(
+  v.custom(isMap, FILE_MESSAGE),
+  v.strictObject({ addons: v.array(entrySchema, 'must be a list of addons, each a map with a name, such as [{ name: dns }]') }, FILE_MESSAGE),
 );
 
 export type ApplyEntry = v.InferOutput<typeof entrySchema>;
@@ -191,7 +194,7 @@ export function applySpecs(f: ApplyFile, catalogue: Catalogue): AddonSpec[] {
         if (typeof value !== 'boolean') fail(path, `${name} of ${m.name} is a switch: give true or false`);
         if (value) put(i, a.name, path);
       } else {
-        if (typeof value !== 'string') fail(path, a.type === 'version' ? VERSION_MESSAGE : `must be a string: ${a.description}`);
+        if (typeof value !== 'string') fail(path, a.type === 'version' ? VERSION_MESSAGE : `${name} of ${m.name} takes a string, not true or false`);
         put(i, value as string, path);
       }
     }

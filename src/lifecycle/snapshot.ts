@@ -1,0 +1,71 @@
+/**
+ * The journal's snapshot, for `reset`: every node file mk8s-addons ever changed, as it was before the
+ * first change (relative to $SNAP_DATA). Finds the files that differ from it now and puts them back,
+ * and names the MicroK8s daemon that reads each one (so a restored args file takes effect).
+ */
+import path from 'node:path';
+import { fileState, restoreState, type FileState } from '../adapters/fs.js';
+import { daemonFor } from '../node/node.js';
+import type { Layout } from '../planner.js';
+
+/** A snapshot file that differs from its recorded state. */
+export interface DriftedFile {
+  /** Relative to $SNAP_DATA, e.g. `args/kubelet`. */
+  rel: string;
+  abs: string;
+  /** As it was before mk8s-addons changed it. */
+  before: FileState;
+  now: FileState;
+}
+
+/** Whether two states are the same file (content, mode, owner; or both absent). */
+export function sameFileState(a: FileState, b: FileState): boolean {
+  if (!a.exists || !b.exists) return a.exists === b.exists;
+  return a.content === b.content && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+}
+
+/** The snapshot's files that are not as they were, in path order. */
+export async function driftedFiles(snapData: string, snapshot: Readonly<Record<string, FileState>>): Promise<DriftedFile[]> {
+  const out: DriftedFile[] = [];
+  for (const rel of Object.keys(snapshot).sort()) {
+    const abs = path.join(snapData, rel);
+    const before = snapshot[rel] as FileState;
+    const now = await fileState(abs);
+    if (!sameFileState(before, now)) out.push({ rel, abs, before, now });
+  }
+  return out;
+}
+
+/** One line for the report: what restoring the file does. */
+export function restoreSummary(f: DriftedFile): string {
+  if (!f.before.exists) return `removed ${f.rel} (mk8s-addons created it)`;
+  if (!f.now.exists) return `restored ${f.rel} (it was removed)`;
+  const what = [f.now.content !== f.before.content ? 'content' : '', f.now.mode !== f.before.mode ? `mode ${f.before.mode.toString(8)}` : '', f.now.uid !== f.before.uid || f.now.gid !== f.before.gid ? 'owner' : '']
+    .filter(Boolean)
+    .join(', ');
+  return `restored ${f.rel} (${what} as before mk8s-addons)`;
+}
+
+export async function restoreFile(f: DriftedFile): Promise<void> {
+  await restoreState(f.abs, f.before);
+}
+
+// Args files whose daemon must restart to read them again; other files are read when used.
+const READERS: Record<string, string> = {
+  'args/kube-apiserver': 'kube-apiserver',
+  'args/kubelet': 'kubelet',
+  'args/kube-proxy': 'kube-proxy',
+  'args/kube-scheduler': 'kube-scheduler',
+  'args/kube-controller-manager': 'kube-controller-manager',
+  'args/kubelite': 'kubelite',
+  'args/containerd': 'containerd',
+  'args/containerd-env': 'containerd',
+  'args/containerd-template.toml': 'containerd',
+  'args/flanneld': 'flanneld',
+};
+
+/** The daemon that reads a node file (`args/kubelet` -> `kubelite` on 1.21+), if a restart is needed. */
+export function daemonReading(rel: string, layout: Layout): string | undefined {
+  const service = READERS[rel.split(path.sep).join('/')];
+  return service ? daemonFor(service, layout) : undefined;
+}
