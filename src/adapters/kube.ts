@@ -82,15 +82,24 @@ export async function applyObject<T extends k8s.KubernetesObject>(kube: Kube, ob
   }
 }
 
-/** Deletes an object (foreground); true when it existed. */
-export async function deleteObject(kube: Kube, ref: ObjectRef): Promise<boolean> {
+/**
+ * Deletes an object (foreground) and waits until it is gone: a foreground delete returns while the object
+ * still exists with a foregroundDeletion finalizer, and a re-enable right after must not write to it.
+ * True when it existed.
+ */
+export async function deleteObject(kube: Kube, ref: ObjectRef, opts: { timeoutMs?: number } = {}): Promise<boolean> {
   try {
     await kube.objects.delete(ref as k8s.KubernetesObject, undefined, undefined, undefined, undefined, 'Foreground');
-    return true;
   } catch (err) {
     if (httpStatus(err) === 404) return false;
     throw new StepError(`cannot delete ${describeRef(ref)}: ${apiMessage(err)}`);
   }
+  const end = Date.now() + (opts.timeoutMs ?? 120_000);
+  while ((await readObject(kube, ref)) !== undefined) {
+    if (Date.now() > end) throw new StepError(`${describeRef(ref)} is still there after its deletion; check its finalizers (kubectl get ${ref.kind.toLowerCase()} ${ref.metadata.name} -o yaml)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
 }
 
 /**

@@ -92,11 +92,21 @@ export async function ciliumReleaseValues(node: AddonNode, version: string, opti
   return { version, chart, values, notes: findings.map((f) => `warning: ${f.message}`) };
 }
 
+/**
+ * The options cilium's release is rendered with: the user's when cilium is requested; when it is only
+ * pulled in by a dependant (`enable hubble`), the options it was enabled with, so that enabling hubble
+ * does not drop the user's --set / -f values from the release.
+ */
+export function ciliumOptions(planned: PlannedAddon | undefined, installed: AddonNode['installed'][string] | undefined): PlannedAddon['options'] {
+  if (planned && (planned.reason === 'requested' || !installed)) return planned.options;
+  return installed?.options ?? {};
+}
+
 export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const version = addon.version as string;
   const installedHubble = node.installed.hubble;
   const hubble = installedHubble ? { relay: true, ui: installedHubble.args.ui === true } : undefined;
-  const { chart, values, notes } = await ciliumReleaseValues(node, version, addon.options, hubble);
+  const { chart, values, notes } = await ciliumReleaseValues(node, version, ciliumOptions(addon, node.installed.cilium), hubble);
 
   // Compatibility with the cluster's Kubernetes (read from the API).
   const table = (node.manifest.compatibility ?? []) as CompatibilityTable;
@@ -105,7 +115,11 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
     throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
   });
   const compat = checkCompatibility(table, version, k8sVersion);
-  if (!compat.ok) {
+  // Pulled in by a dependant (enable hubble) at the version already installed: nothing is being installed,
+  // so the version the user once forced in is kept rather than refused again.
+  const kept = addon.reason !== 'requested' && node.installed.cilium?.version === version;
+  if (!compat.ok && kept) notes.push(`cilium ${version} stays as installed although ${compat.reason}`);
+  else if (!compat.ok) {
     if (!node.globals.force) throw new UsageError(`Cilium ${version} on Kubernetes ${k8sVersion}: ${compat.reason}; choose another version (mk8s-addons list) or give --force`);
     notes.push(`--force: installing anyway although ${compat.reason}`);
   } else if (compat.reason) notes.push(compat.reason);

@@ -1,32 +1,102 @@
 /**
  * dns: validates `dns[:SERVERS[:DNS_IP[:DOMAIN]]]` against the node (its resolv.conf, the apiserver's
  * --service-cluster-ip-range), renders the CoreDNS objects from templates/dns/, and registers the
- * Corefile edit that changes only the forward plugin of the .:53 block (user edits survive).
+ * Corefile edit that changes only the forward servers and the cluster domain of the .:53 block (user edits
+ * survive).
+ *
+ * On a cluster that already runs CoreDNS, a part not given keeps what the cluster has rather than going
+ * back to its default: the forward servers of configmap/coredns (which users edit by hand), the kube-dns
+ * Service's ClusterIP (which cannot change), kubelet's --cluster-domain. Defaults apply to a first enable.
  */
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
 import { readText } from '../adapters/fs.js';
+import { connect, readObject } from '../adapters/kube.js';
 import { getFlag } from '../node/args-file.js';
 import { nodeFiles, readSandboxMarker } from '../node/node.js';
 import { resolveDnsArgs, RESOLV_CONF } from '../dns/args.js';
-import { renderCoreDnsObjects } from '../dns/objects.js';
-import { parseCorefile, printCorefile, setForwarders } from '../dns/corefile.js';
+import { DNS_NAMESPACE, renderCoreDnsObjects } from '../dns/objects.js';
+import { getForwarders, parseCorefile, printCorefile, setClusterDomain, setForwarders } from '../dns/corefile.js';
 import { registerConfigMapEdit } from '../engine/kinds/kube.js';
+import { PreconditionError, UsageError } from '../errors.js';
+
+const unquote = (v: string | undefined) => v?.replace(/^["']|["']$/g, '');
+
+/** What the cluster and kubelet have now: the parts a re-enable keeps when they are not given. */
+async function liveDns(node: AddonNode, kubeletArgs: string) {
+  const k = await connect(node.kubeconfig);
+  const service = await readObject<{ apiVersion: string; kind: string; spec?: { clusterIP?: string } }>(k, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'kube-dns', namespace: DNS_NAMESPACE },
+  });
+  const configMap = await readObject<{ apiVersion: string; kind: string; data?: Record<string, string> }>(k, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'coredns', namespace: DNS_NAMESPACE },
+  });
+  const clusterIp = service?.spec?.clusterIP;
+  return {
+    clusterIp: clusterIp && clusterIp !== 'None' ? clusterIp : undefined,
+    corefile: configMap?.data?.Corefile,
+    domain: unquote(getFlag(kubeletArgs, '--cluster-domain')),
+  };
+}
 
 export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const marker = await readSandboxMarker(node.paths);
   // A sandbox may give its own resolv.conf (the host's is whatever the test machine has).
   const resolvConf = await readText(marker?.resolvConf ?? RESOLV_CONF);
-  const apiserverArgs = (await readText(nodeFiles(node.paths).args('kube-apiserver'))) ?? '';
-  const serviceCidr = getFlag(apiserverArgs, '--service-cluster-ip-range')?.replace(/^["']|["']$/g, '');
-  const str = (k: string) => (typeof addon.args[k] === 'string' ? (addon.args[k] as string) : undefined);
-  const dns = resolveDnsArgs({ servers: str('servers'), dnsIp: str('dns-ip'), domain: str('domain') }, { resolvConf, serviceCidr });
+  const files = nodeFiles(node.paths);
+  const apiserverArgs = (await readText(files.args('kube-apiserver'))) ?? '';
+  const kubeletArgs = (await readText(files.args('kubelet'))) ?? '';
+  const serviceCidr = unquote(getFlag(apiserverArgs, '--service-cluster-ip-range'));
+  const str = (k: string) => (typeof addon.args[k] === 'string' && addon.args[k] !== '' ? (addon.args[k] as string) : undefined);
+  const given = { servers: str('servers'), dnsIp: str('dns-ip'), domain: str('domain') };
+  // The arguments first: a bad one stops the command before anything else is read.
+  const dns = resolveDnsArgs(given, { resolvConf, serviceCidr });
+  const live = await liveDns(node, kubeletArgs);
+  const notes: string[] = [];
+
+  if (live.clusterIp !== undefined && live.clusterIp !== dns.dnsIp) {
+    if (given.dnsIp !== undefined) {
+      throw new PreconditionError(
+        `service/kube-dns in ${DNS_NAMESPACE} has ClusterIP ${live.clusterIp}, and a Service's ClusterIP cannot change: to move DNS to ${dns.dnsIp}, run "mk8s-addons disable dns", then "mk8s-addons enable dns::${dns.dnsIp}" (disable removes configmap/coredns: save your edits of it first)`,
+      );
+    }
+    dns.dnsIp = live.clusterIp;
+    notes.push(`keeping DNS_IP ${live.clusterIp}, the ClusterIP of service/kube-dns`);
+  }
+  if (given.domain === undefined && live.domain !== undefined) {
+    let domain: string | undefined;
+    try {
+      domain = resolveDnsArgs({ domain: live.domain }, { resolvConf, serviceCidr }).domain;
+    } catch (err) {
+      // Not a usable domain: the default replaces it, as the kubelet step will show.
+      if (!(err instanceof UsageError)) throw err;
+    }
+    if (domain !== undefined && domain !== dns.domain) {
+      dns.domain = domain;
+      notes.push(`keeping DOMAIN ${domain}, kubelet's --cluster-domain`);
+    }
+  }
+  const keepServers = given.servers === undefined && live.corefile !== undefined;
+  if (keepServers) {
+    const current = getForwarders(parseCorefile(live.corefile as string, { source: 'configmap/coredns' }));
+    if (current !== undefined && current.join(' ') !== dns.servers.join(' ')) {
+      notes.push(`keeping the forward servers of configmap/coredns (${current.join(' ')}): give dns:SERVERS to change them`);
+    }
+  }
+
   const objects = await renderCoreDnsObjects(dns);
   const configMap = objects.find((o) => o.kind === 'ConfigMap');
   const initialCorefile = (configMap?.data as Record<string, string> | undefined)?.Corefile ?? '';
   registerConfigMapEdit('corefile-forwarders', (current, args) => {
     if (current === undefined) return initialCorefile;
-    return printCorefile(setForwarders(parseCorefile(current, { source: 'configmap/coredns' }), args.servers as string[]).corefile);
+    let cf = parseCorefile(current, { source: 'configmap/coredns' });
+    if (!keepServers) cf = setForwarders(cf, args.servers as string[]).corefile;
+    cf = setClusterDomain(cf, dns.domain).corefile;
+    return printCorefile(cf);
   });
   return {
     vars: {
@@ -38,5 +108,6 @@ export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<
       objects: objects.filter((o) => o.kind !== 'ConfigMap'),
       configMapLabels: configMap?.metadata.labels ?? {},
     },
+    notes,
   };
 }

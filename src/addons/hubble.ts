@@ -7,7 +7,7 @@ import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
 import { PreconditionError } from '../errors.js';
 import { helmBinary } from './helm3.js';
-import { ciliumReleaseValues } from './cilium.js';
+import { ciliumOptions, ciliumReleaseValues } from './cilium.js';
 import { ciliumPostRenderer } from '../cilium/post-render.js';
 import { compareVersions } from '../catalogue.js';
 
@@ -17,7 +17,7 @@ export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promi
   const installed = node.installed.cilium;
   const version = planned?.version ?? installed?.version;
   if (!version) throw new PreconditionError('hubble needs cilium; enable cilium first (mk8s-addons enable cilium hubble)');
-  const options = planned?.options ?? installed?.options ?? {};
+  const options = ciliumOptions(planned, installed);
   const ui = addon.args.ui === true;
   const { chart, values, notes } = await ciliumReleaseValues(node, version, options, { relay: true, ui });
   const rollouts = [{ kind: 'Deployment', name: 'hubble-relay', namespace: 'kube-system' }, ...(ui ? [{ kind: 'Deployment', name: 'hubble-ui', namespace: 'kube-system' }] : [])];

@@ -55,7 +55,7 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
       if (dropped.length) say(`proxy variables removed for the control plane: ${dropped.join(', ')}`);
       const info = await sandboxUp({ dir, era: layout as SandboxEra, nodes, env, onProgress: (m) => say(`starting ${m}`) });
       if (json) io.stdout.write(`${JSON.stringify({ type: 'sandbox', action: 'up', ...info })}\n`);
-      else io.stdout.write(`sandbox ${info.era} is up in ${info.dir} (${nodes} node${nodes > 1 ? 's' : ''}); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${quoteWord(info.dir)})"\n`);
+      else io.stdout.write(`sandbox ${info.era} is up in ${info.dir} (${info.nodes} node${info.nodes > 1 ? 's' : ''}); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${quoteWord(info.dir)})"\n`);
       return EXIT.ok;
     }
     case 'env': {
@@ -69,8 +69,10 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
       if (json) io.stdout.write(`${JSON.stringify({ type: 'sandbox-status', ...st })}\n`);
       else {
         io.stdout.write(`sandbox ${st.era} in ${st.dir}: ${st.running ? 'running' : 'stopped'}\n`);
-        for (const c of st.controlPlane) io.stdout.write(`  ${c.name.padEnd(24)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
-        for (const [d, s] of Object.entries(st.services)) io.stdout.write(`  daemon-${d.padEnd(17)} ${s} (simulated)\n`);
+        // One column for both lists: the longest name is daemon-controller-manager (25 characters).
+        const width = Math.max(...st.controlPlane.map((c) => c.name.length), ...Object.keys(st.services).map((d) => `daemon-${d}`.length));
+        for (const c of st.controlPlane) io.stdout.write(`  ${c.name.padEnd(width)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
+        for (const [d, s] of Object.entries(st.services)) io.stdout.write(`  ${`daemon-${d}`.padEnd(width)} ${s} (simulated)\n`);
         io.stdout.write(`  links: ${st.links.join(', ') || '(none)'}\n  service log: ${st.serviceLog} entries\n`);
       }
       return st.running ? EXIT.ok : EXIT.precondition;

@@ -302,6 +302,13 @@ function resolveDomain(given: string | undefined): string {
     else if (label.startsWith('-') || label.endsWith('-')) why = 'starts or ends with a hyphen';
     if (why) throw new UsageError(`invalid domain ${q(given)}: label ${q(label)} ${why}; ${DOMAIN_HINT}`);
   }
+  // An all-digit top label makes a name that reads as an address (RFC 3696 section 2): most often DNS_IP
+  // given one field too far right (`dns:::10.152.183.20`).
+  if (isIP(given) === 4) {
+    throw new UsageError(`invalid domain ${q(given)}: it is an IP address; DNS_IP is the field before DOMAIN: dns::${given} (or --dns-ip ${given})`);
+  }
+  const top = given.split('.').at(-1) as string;
+  if (/^\d+$/.test(top)) throw new UsageError(`invalid domain ${q(given)}: its last label ${q(top)} is all digits; ${DOMAIN_HINT}`);
   return given.toLowerCase();
 }
 

@@ -1,6 +1,7 @@
 /**
- * CoreDNS's Corefile: a lossless parser, a printer and the one edit mk8s-addons makes (the upstream servers
- * of the forward plugin in the `.:53` server block). Pure: text in, text out.
+ * CoreDNS's Corefile: a lossless parser, a printer and the two edits mk8s-addons makes in the `.:53` server
+ * block (the upstream servers of the forward plugin, the cluster domain of the kubernetes plugin). Pure:
+ * text in, text out.
  *
  * Lossless: every token keeps the exact text before it (whitespace, comments, line continuations), so
  * `printCorefile(parseCorefile(text)) === text` byte for byte, and an edit rewrites only the tokens it changes.
@@ -584,4 +585,39 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
     block.close = { ...block.close, leading: newline + keyIndent, startsLine: true };
   }
   return { corefile, changed: true, fileImports };
+}
+
+/** The result of setClusterDomain. */
+export interface SetClusterDomainResult {
+  /** The edited Corefile; the very object passed in when nothing changed. */
+  corefile: Corefile;
+  changed: boolean;
+}
+
+/** Zones of the kubernetes plugin that are not the cluster domain: reverse zones, written as names or CIDRs. */
+const isReverseZone = (zone: string): boolean => /(^|\.)(in-addr|ip6)\.arpa\.?$/i.test(zone) || zone.includes('/');
+
+/**
+ * Sets the cluster domain that the kubernetes plugin of the `serverKey` (default `.:53`) block serves: its
+ * first zone that is not a reverse zone (`kubernetes cluster.local in-addr.arpa ip6.arpa` becomes
+ * `kubernetes home.arpa in-addr.arpa ip6.arpa`), keeping its other zones, options block, comments and
+ * layout. Nothing else changes. A block without a kubernetes plugin, or whose plugin lists no such zone
+ * (it then serves the block's own zones), is left as it is: `changed: false` and the same object back, as
+ * for the same domain. Throws CorefileError when no single block serves `serverKey`.
+ */
+export function setClusterDomain(cf: Corefile, domain: string, serverKey = '.:53'): SetClusterDomainResult {
+  if (!isPlainCorefileWord(domain)) throw new InternalError(`cannot write ${quote(domain)} into the Corefile as the cluster domain; ${BUG_REPORT_HINT}`);
+  const { block } = lookupForward(cf, serverKey);
+  const at = block.directives.findIndex((d) => d.name.text === 'kubernetes');
+  if (at < 0) return { corefile: cf, changed: false };
+  const zoneAt = headArgs(block.directives[at] as CorefileDirective).findIndex((t) => !isReverseZone(t.text));
+  if (zoneAt < 0) return { corefile: cf, changed: false };
+  const zone = (block.directives[at] as CorefileDirective).parts[zoneAt] as CorefileToken;
+  if (zone.text.replace(/\.$/, '').toLowerCase() === domain.toLowerCase()) return { corefile: cf, changed: false };
+
+  const corefile = structuredClone(cf);
+  const copy = corefile.entries[cf.entries.indexOf(block)] as CorefileServerBlock;
+  // Head arguments come first in parts, so the zone's index there is the same.
+  (copy.directives[at] as CorefileDirective).parts[zoneAt] = newToken(domain, zone.leading);
+  return { corefile, changed: true };
 }

@@ -226,9 +226,12 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     await saveJournal(snapData, journal);
     crashIfAsked(opts, phase, 'after');
     for (const s of step.restarts ?? []) run.ctx.requestRestart(s, step.phase);
-    run.changed++;
-    changedBy.set(addon.name, (changedBy.get(addon.name) ?? 0) + 1);
-    opts.sink.step({ phase, status: 'done', changed: true, summary: check.summary });
+    // A wait changed nothing, whether or not it had to wait.
+    if (!step.observes) {
+      run.changed++;
+      changedBy.set(addon.name, (changedBy.get(addon.name) ?? 0) + 1);
+    }
+    opts.sink.step({ phase, status: 'done', changed: !step.observes, summary: check.summary });
     task.output = check.summary;
   };
 

@@ -61,6 +61,8 @@ export interface Step {
   readonly description: string;
   /** Logical services (kube-apiserver, kubelet, containerd, ...) to restart when apply changed something. */
   readonly restarts?: readonly string[];
+  /** True for steps that only wait or look (a rollout wait): applying them changes nothing on the node. */
+  readonly observes?: boolean;
   /** Node files apply may change (absolute paths), snapshotted once for `reset`. */
   touches?(ctx: StepContext): string[] | Promise<string[]>;
   check(ctx: StepContext): Promise<CheckResult>;

@@ -120,10 +120,8 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
   const dir = path.resolve(opts.dir);
   const progress = opts.onProgress ?? (() => {});
   const existing = await readText(infoFile(dir));
-  if (existing) {
-    const info = JSON.parse(existing) as SandboxInfo;
-    if (info.era !== opts.era) throw new UsageError(`the sandbox in ${dir} has layout ${info.era}; give --layout ${info.era}, or run sandbox down first`);
-  }
+  const before = existing ? (JSON.parse(existing) as SandboxInfo) : undefined;
+  if (before && before.era !== opts.era) throw new UsageError(`the sandbox in ${dir} has layout ${before.era}; give --layout ${before.era}, or run sandbox down first`);
   const info: SandboxInfo = {
     dir,
     era: opts.era,
@@ -133,7 +131,8 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     snapData: path.join(dir, 'data'),
     snapCommon: path.join(dir, 'common'),
     kubeconfig: path.join(dir, 'data', 'credentials', 'client.config'),
-    nodes: opts.nodes,
+    // The control plane only ever adds nodes: a smaller --nodes on a running sandbox keeps the ones it has.
+    nodes: Math.max(opts.nodes, before?.nodes ?? 0),
   };
   progress(`network namespace ${info.netns}`);
   await ensureNetns(info.netns);
@@ -158,6 +157,7 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
   }
   await startSandbox(info, opts.env, progress);
+  if (before && before.nodes !== info.nodes) await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
   if (!existing && opts.era === '1.35') {
     progress('Calico (stand-in) from args/cni-network/cni.yaml');
     await copyFile(packagePath('templates', 'sandbox', 'calico.yaml'), path.join(info.snapData, 'args', 'cni-network', 'cni.yaml'));

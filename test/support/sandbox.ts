@@ -14,7 +14,7 @@ import path from 'node:path';
 import { PROXY_VARIABLES, run, runChecked, type RunResult } from '../../src/adapters/process.js';
 import { isRunning, processStartTime, type ComponentState, type ControlPlane } from '../../src/sandbox/control-plane.js';
 import { readServiceLog, type ServiceLogEntry } from '../../src/engine/services.js';
-import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { netnsFor, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { CLI, ROOT, type CliResult } from './cli.js';
 
 export const SANDBOX_ROOT = path.join(os.tmpdir(), 'mk8s-addons-test-sb');
@@ -76,12 +76,8 @@ function killNow(dir: string): void {
   } catch {
     // No control plane recorded yet, or already gone.
   }
-  try {
-    const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
-    spawnSync('ip', ['netns', 'delete', info.netns]);
-  } catch {
-    // Not made yet.
-  }
+  // Named after the folder, so found even when `sandbox up` died before writing sandbox.json.
+  spawnSync('ip', ['netns', 'delete', netnsFor(dir)], { stdio: 'ignore' });
 }
 
 /** Takes down the sandboxes left by test processes that no longer run. */
@@ -105,9 +101,8 @@ export function reapOrphanedSandboxes(): string[] {
     if (owner !== undefined && isRunning(owner)) continue;
     for (const name of existsSync(base) ? readdirSync(base) : []) {
       const dir = path.join(base, name);
-      if (existsSync(path.join(dir, 'sandbox.json'))) {
-        if (cli(['sandbox', 'down', '--dir', dir]).code !== 0) killNow(dir);
-      }
+      if (name === 'owner.json') continue;
+      if (!existsSync(path.join(dir, 'sandbox.json')) || cli(['sandbox', 'down', '--dir', dir]).code !== 0) killNow(dir);
     }
     rmSync(base, { recursive: true, force: true, maxRetries: 3 });
     reaped.push(base);

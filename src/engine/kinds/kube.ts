@@ -271,6 +271,7 @@ const kubeWait: StepKindImpl = {
     if (!Array.isArray(rollouts)) throw new InternalError(`step ${seed.phase}: "rollouts" must be a list of {kind, name, namespace}`);
     return {
       ...seed.meta,
+      observes: true,
       async check(ctx) {
         const k = await kube.connect(ctx.kubeconfig);
         const states = await Promise.all(
