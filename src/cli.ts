@@ -34,12 +34,18 @@ function report(err: unknown, argv: string[]): number {
   const json = argv.includes('json') && argv.some((a) => a === '--output' || a === '--output=json');
   if (err instanceof Mk8sError) {
     const where = err.phase ? `error in phase ${err.phase}: ` : 'error: ';
-    if (json && !err.reported) process.stdout.write(`${JSON.stringify({ type: 'error', code: err.code, phase: err.phase ?? null, message: err.message })}\n`);
+    if (json && !err.reported) {
+      process.stdout.write(`${JSON.stringify({ type: 'error', code: err.code, phase: err.phase ?? null, message: err.message })}\n`);
+      process.stdout.write(`${JSON.stringify({ type: 'result', ok: false, changed: 0, restarts: {} })}\n`);
+    }
     else if (!json) process.stderr.write(`mk8s-addons: ${where}${err.message}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  if (json) process.stdout.write(`${JSON.stringify({ type: 'error', code: 'internal', phase: null, message: `${message.split('\n')[0]}; ${BUG_REPORT_HINT}` })}\n`);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ type: 'error', code: 'internal', phase: null, message: `${message.split('\n')[0]}; ${BUG_REPORT_HINT}` })}\n`);
+    process.stdout.write(`${JSON.stringify({ type: 'result', ok: false, changed: 0, restarts: {} })}\n`);
+  }
   else process.stderr.write(`mk8s-addons: internal error: ${message}\n${BUG_REPORT_HINT}\n`);
   return EXIT.internal;
 }

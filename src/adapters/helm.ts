@@ -154,11 +154,15 @@ export interface ReleaseRef {
   namespace: string;
 }
 
-export function helmUninstallCommand(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean }): Command {
-  return [ctx.helm, ['uninstall', p.release, '--namespace', p.namespace, ...(p.keepHistory ? ['--keep-history'] : []), ...kubeconfigArgs(ctx)]];
+/** `waitMs`: `--wait --timeout`, so helm returns once the release's resources (and namespaces) are gone. */
+export function helmUninstallCommand(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean; waitMs?: number }): Command {
+  return [
+    ctx.helm,
+    ['uninstall', p.release, '--namespace', p.namespace, ...(p.keepHistory ? ['--keep-history'] : []), ...(p.waitMs ? ['--wait', '--timeout', `${Math.ceil(p.waitMs / 1000)}s`] : []), ...kubeconfigArgs(ctx)],
+  ];
 }
 
-export async function uninstall(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean }): Promise<RunResult> {
+export async function uninstall(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean; waitMs?: number }): Promise<RunResult> {
   return runChecked(helmUninstallCommand(ctx, p), runOptions(ctx));
 }
 

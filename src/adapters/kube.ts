@@ -169,18 +169,22 @@ export async function explainNotReady(kube: Kube, r: RolloutRef, obj: k8s.V1Daem
   const labels = obj?.spec?.selector?.matchLabels ?? {};
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
   const parts: string[] = [];
-  if (selector) {
-    const pods = await kube.core.listNamespacedPod({ namespace: r.namespace, labelSelector: selector });
-    for (const p of pods.items.slice(0, 5)) {
-      const notReady = (p.status?.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
-      const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).filter(Boolean);
-      parts.push(`pod ${p.metadata?.name} ${p.status?.phase ?? 'Unknown'}${notReady.length ? `, not ${notReady.join(', ')}` : ''}${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''}`);
-    }
-    if (pods.items.length === 0) parts.push('no pods exist');
+  const pods = selector ? (await kube.core.listNamespacedPod({ namespace: r.namespace, labelSelector: selector })).items : [];
+  for (const p of pods.slice(0, 5)) {
+    const notReady = (p.status?.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
+    const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).filter(Boolean);
+    parts.push(`pod ${p.metadata?.name} ${p.status?.phase ?? 'Unknown'}${notReady.length ? `, not ${notReady.join(', ')}` : ''}${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''}`);
+  }
+  if (selector && pods.length === 0) parts.push('no pods exist');
+  // Only this workload's own events: itself, its pods, and what owns those pods (its ReplicaSets).
+  const own = new Set([`${r.kind}/${r.name}`]);
+  for (const p of pods) {
+    own.add(`Pod/${p.metadata?.name}`);
+    for (const o of p.metadata?.ownerReferences ?? []) own.add(`${o.kind}/${o.name}`);
   }
   const events = await kube.core.listNamespacedEvent({ namespace: r.namespace });
   const recent = events.items
-    .filter((e) => e.type === 'Warning' && (e.involvedObject.name === r.name || e.involvedObject.name?.startsWith(`${r.name}-`)))
+    .filter((e) => e.type === 'Warning' && own.has(`${e.involvedObject.kind}/${e.involvedObject.name}`))
     .slice(-3)
     .map((e) => `${e.reason}: ${e.message}`);
   if (recent.length) parts.push(`events: ${recent.join(' | ')}`);

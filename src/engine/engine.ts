@@ -288,11 +288,13 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
       const mine = (journal.operation?.steps ?? []).filter((s) => s.addon === addon.name).map(({ phase: p, kind, addon: a, record }) => ({ phase: p, kind, addon: a, record }));
       const before = journal.addons[addon.name];
       const history = before && before.version !== addon.version ? [...(before.history ?? []), { version: before.version, at: now }] : before?.history;
+      // A dependency pulled in by another addon keeps what it was enabled with.
+      const kept = before !== undefined && addon.reason !== 'requested';
       journal.addons[addon.name] = {
         version: addon.version,
-        requested: addon.requested,
-        args: addon.args,
-        options: addon.options,
+        requested: kept ? before.requested : addon.requested,
+        args: kept ? before.args : addon.args,
+        options: kept ? before.options : addon.options,
         enabledAt: before?.enabledAt ?? now,
         updatedAt: changedBy.get(addon.name) ? now : (before?.updatedAt ?? now),
         steps: mergeSteps(before?.steps ?? [], mine),

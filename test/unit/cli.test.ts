@@ -78,7 +78,13 @@ test('bad input: one line on stderr, exit 2, json error event with --output json
   }
   const j = runCli(['enable', 'cilum', '--output', 'json']);
   assert.equal(j.code, 2);
-  assert.deepEqual(JSON.parse(j.stdout), { type: 'error', code: 'usage', phase: null, message: 'unknown addon "cilum" (did you mean "cilium"?); available: cilium, dns, helm3, hubble (see "mk8s-addons list")' });
+  assert.deepEqual(
+    j.stdout.trim().split('\n').map((l) => JSON.parse(l)),
+    [
+      { type: 'error', code: 'usage', phase: null, message: 'unknown addon "cilum" (did you mean "cilium"?); available: cilium, dns, helm3, hubble (see "mk8s-addons list")' },
+      { type: 'result', ok: false, changed: 0, restarts: {} },
+    ],
+  );
   assert.equal(j.stderr, '');
 });
 

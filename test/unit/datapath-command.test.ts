@@ -190,12 +190,18 @@ test('the CLI: exit codes 0, 1 and 2 for datapath --from', () => {
   assert.match(broken.stdout, /^Cilium datapath incomplete: 9 problems/);
   const usage = runCli(['datapath', '--from', fixturePath('nope.txt'), '--output', 'json']);
   assert.equal(usage.code, 2);
-  assert.deepEqual(JSON.parse(usage.stdout), {
-    type: 'error',
-    code: 'usage',
-    phase: null,
-    message: `cannot read --from ${fixturePath('nope.txt')}: no such file; give the file holding the saved bpftool or tc output`,
-  });
+  assert.deepEqual(
+    usage.stdout.trim().split('\n').map((l) => JSON.parse(l)),
+    [
+      {
+        type: 'error',
+        code: 'usage',
+        phase: null,
+        message: `cannot read --from ${fixturePath('nope.txt')}: no such file; give the file holding the saved bpftool or tc output`,
+      },
+      { type: 'result', ok: false, changed: 0, restarts: {} },
+    ],
+  );
   const unknown = runCli(['datapath', '--frm', 'x']);
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stderr, 'mk8s-addons: error: unknown option --frm for datapath; run "mk8s-addons datapath --help"\n');

@@ -79,7 +79,9 @@ const helmRelease: StepKindImpl = {
     const ref = { release: record.release as string, namespace: record.namespace as string };
     const rel = await findRelease(h, ref.release, ref.namespace);
     if (record.previousRevision === null) {
-      if (rel) await helm.uninstall(h, ref);
+      // --wait: helm returns once what the release made is gone (1.16+ charts own a namespace,
+      // cilium-secrets, that an enable right after would otherwise find terminating).
+      if (rel) await helm.uninstall(h, { ...ref, waitMs: ctx.timeoutMs });
     } else if (rel && Number(rel.revision) !== record.previousRevision) {
       await helm.rollback(h, { ...ref, revision: record.previousRevision as number });
     }

@@ -35,6 +35,8 @@ const fileKind: StepKindImpl = {
     const file = str(seed, 'path');
     const mode = typeof seed.params.mode === 'number' ? seed.params.mode : undefined;
     const remove = seed.params.remove === true;
+    // Services that read this file restart when undo changes it back, as they did when apply changed it.
+    const restarts = Array.isArray(seed.params.restarts) ? seed.params.restarts.map(String) : [];
     return {
       ...seed.meta,
       touches: () => [file],
@@ -49,7 +51,7 @@ const fileKind: StepKindImpl = {
         return { satisfied: false, summary: current === undefined ? `create ${file}` : `update ${file}`, detail: unifiedDiff(file, current ?? '', wanted) };
       },
       async prepare() {
-        return { path: file, previous: await fs.fileState(file) };
+        return { path: file, previous: await fs.fileState(file), ...(restarts.length ? { restarts } : {}) };
       },
       async apply() {
         if (remove) return fs.removeFile(file);
@@ -59,8 +61,14 @@ const fileKind: StepKindImpl = {
       undo: (ctx, record) => fileKind.undo(ctx, record),
     };
   },
-  async undo(_ctx, record) {
-    await fs.restoreState(record.path as string, record.previous as FileState);
+  async undo(ctx, record) {
+    const file = record.path as string;
+    const before = await fs.readText(file);
+    await fs.restoreState(file, record.previous as FileState);
+    const after = await fs.readText(file);
+    if (before === after) return false;
+    for (const s of (record.restarts as string[] | undefined) ?? []) ctx.requestRestart(s, `${path.basename(file)} restored`);
+    return true;
   },
 };
 
