@@ -70,6 +70,6 @@ export function buildCatalogue(entries: readonly { file: string; manifest: Addon
     done.add(name);
   };
   for (const name of byName.keys()) visit(name, []);
-  const addons = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const addons = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // not localeCompare: ICU's collator costs ms at start-up
   return { addons, get: (name) => byName.get(name) };
 }

@@ -1,7 +1,7 @@
 /**
  * Reads the addon manifests (addons/NAME/manifest.yaml) and builds the catalogue. Each manifest is
  * validated when loaded; a manifest whose exact bytes were validated before is taken from a cache
- * (dist/catalogue-cache.json, keyed by every manifest's path and exact content), so `list` and
+ * (dist/catalogue-cache-<hash of the folder>.json, keyed by every manifest's path and exact content), so `list` and
  * `--help`-speed commands need neither the YAML parser nor the schema library. A changed manifest is
  * parsed and validated again; a cache that cannot be written is simply not used.
  */
@@ -16,22 +16,27 @@ interface CacheFile {
   entries: { file: string; manifest: AddonManifest }[];
 }
 
-const cachePath = () => packagePath('dist', 'catalogue-cache.json');
+/** One cache file per catalogue folder (the package's, or MK8S_ADDONS_ADDONS_DIR's), named by a hash of its path. */
+function cachePath(dir: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < dir.length; i++) h = Math.imul(h ^ dir.charCodeAt(i), 0x01000193) >>> 0;
+  return packagePath('dist', `catalogue-cache-${h.toString(16)}.json`);
+}
 
-function readCache(key: string): CacheFile['entries'] | undefined {
+function readCache(dir: string, key: string): CacheFile['entries'] | undefined {
   try {
-    const cache = JSON.parse(readFileSync(cachePath(), 'utf8')) as CacheFile;
+    const cache = JSON.parse(readFileSync(cachePath(dir), 'utf8')) as CacheFile;
     return cache.key === key ? cache.entries : undefined;
   } catch {
     return undefined;
   }
 }
 
-function writeCache(cache: CacheFile): void {
+function writeCache(dir: string, cache: CacheFile): void {
   try {
-    const tmp = `${cachePath()}.${process.pid}.tmp`;
+    const tmp = `${cachePath(dir)}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(cache));
-    renameSync(tmp, cachePath());
+    renameSync(tmp, cachePath(dir));
   } catch {
     // A read-only install: validate on every load instead.
   }
@@ -61,11 +66,11 @@ export async function loadCatalogue(dir: string = process.env.MK8S_ADDONS_ADDONS
   });
   // The key is the manifests themselves: a cache entry is used only for exactly the bytes it validated.
   const key = texts.map((t) => `${t.rel}\0${t.text}`).join('\0');
-  const cached = readCache(key);
+  const cached = readCache(dir, key);
   if (cached) return buildCatalogue(cached);
   const entries = await validate(texts);
   const catalogue = buildCatalogue(entries);
-  writeCache({ key, entries });
+  writeCache(dir, { key, entries });
   return catalogue;
 }
 

@@ -188,10 +188,13 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
   const built: { addon: PlannedAddon; steps: Step[] }[] = [];
   for (const addon of plan.addons) built.push({ addon, steps: await build(addon) });
 
-  if (!opts.dryRun) {
-    journal.operation = { type: 'enable', pid: process.pid, command: opts.commandLine, startedAt: new Date().toISOString(), steps: [] };
-    await saveJournal(snapData, journal);
-  }
+  // The operation record is opened with the first step that changes something, so a run that changes
+  // nothing writes nothing at all (not even the journal).
+  const addonsAtStart = JSON.stringify(journal.addons);
+  const openOperation = () => {
+    journal.operation ??= { type: 'enable', pid: process.pid, command: opts.commandLine, startedAt: new Date().toISOString(), steps: [] };
+    return journal.operation;
+  };
   const changedBy = new Map<string, number>();
   const Listr = await listr();
 
@@ -214,7 +217,7 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     const record: UndoRecord = await step.prepare(run.ctx);
     await snapshotTouched(journal, step, run.ctx);
     const entry: OperationStep = { phase, kind: step.kind as StepKind, addon: addon.name, record, state: 'applying' };
-    journal.operation?.steps.push(entry);
+    openOperation().steps.push(entry);
     await saveJournal(snapData, journal);
     crashIfAsked(opts, phase, 'before');
     await step.apply(run.ctx, record);
@@ -304,8 +307,9 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
         opts.sink.note(`enable/${addon.name}`, before ? `${addon.name} is already enabled${addon.version ? ` at ${addon.version}` : ''}` : `${addon.name}: the node already had everything; recorded as enabled`);
       }
     }
+    const opened = journal.operation !== null;
     journal.operation = null;
-    await saveJournal(snapData, journal);
+    if (opened || JSON.stringify(journal.addons) !== addonsAtStart) await saveJournal(snapData, journal);
   }
   return { ok: true, changed: run.changed, restarts: run.restarts };
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { runCli, CLI } from '../support/cli.js';
 import { makeNode, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
@@ -59,6 +59,8 @@ for (const era of ['1.20', '1.35'] as const) {
 
       // Idempotent: nothing changes, nothing restarts, it says so.
       const afterEnable = nodeTree(n);
+      const journalFile = path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json');
+      const journalTimes = [journalFile, `${journalFile}.bak`].map((f) => statSync(f).mtimeMs);
       const again = cli(n, ['enable', 'netdemo']);
       assert.equal(again.code, 0, again.stderr);
       const againEvents = jsonEvents(again.stdout);
@@ -66,6 +68,7 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.ok(againEvents.some((e) => e.type === 'note' && e.message === 'netdemo is already enabled'));
       assert.deepEqual(nodeTree(n), afterEnable);
       assert.equal(serviceLog(n).length, log.length, 'no service action on a no-op run');
+      assert.deepEqual([journalFile, `${journalFile}.bak`].map((f) => statSync(f).mtimeMs), journalTimes, 'a no-op run writes nothing, not even the journal');
 
       // Disable: the exact inverse.
       const d = cli(n, ['disable', 'netdemo']);

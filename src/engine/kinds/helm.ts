@@ -13,6 +13,12 @@ import type { StepKindImpl } from './types.js';
 import { InternalError, StepError } from '../../errors.js';
 import { unifiedDiff } from '../../output/diff.js';
 
+/**
+ * Undo waits at least two minutes: a short --timeout is for the rollout the user waits on, and must not
+ * make a rollback give up half-way (namespace deletion alone takes seconds).
+ */
+export const undoWaitMs = (ctx: StepContext): number => Math.max(ctx.timeoutMs, 120_000);
+
 const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.HelmContext => ({
   helm: binary,
   kubeconfig: ctx.kubeconfig,
@@ -45,11 +51,14 @@ const helmRelease: StepKindImpl = {
     const postRenderer = p.postRenderer as Command | undefined;
     const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
     const skipCrds = p.skipCrds === true;
+    // What check saw, for the prepare that follows it at once (saves a helm process per run).
+    let seen: { rel: helm.HelmRelease | undefined } | undefined;
     return {
       ...seed.meta,
       async check(ctx) {
         const h = helmContext(ctx, binary);
         const rel = await findRelease(h, release, namespace);
+        seen = { rel };
         if (!rel) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
         const deployedVersion = rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1');
         const deployedValues = (await helm.getValues(h, { release, namespace })) ?? {};
@@ -65,7 +74,8 @@ const helmRelease: StepKindImpl = {
         return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(deployedValues), yamlish(values)) }) };
       },
       async prepare(ctx) {
-        const rel = await findRelease(helmContext(ctx, binary), release, namespace);
+        const rel = seen ? seen.rel : await findRelease(helmContext(ctx, binary), release, namespace);
+        seen = undefined;
         return { helm: binary, release, namespace, previousRevision: rel && rel.status === 'deployed' ? Number(rel.revision) : null, ...(waitGone ? { waitGone } : {}) };
       },
       async apply(ctx) {
@@ -81,14 +91,14 @@ const helmRelease: StepKindImpl = {
     if (record.previousRevision === null) {
       // --wait: helm returns once what the release made is gone (1.16+ charts own a namespace,
       // cilium-secrets, that an enable right after would otherwise find terminating).
-      if (rel) await helm.uninstall(h, { ...ref, waitMs: ctx.timeoutMs });
+      if (rel) await helm.uninstall(h, { ...ref, waitMs: undoWaitMs(ctx) });
     } else if (rel && Number(rel.revision) !== record.previousRevision) {
       await helm.rollback(h, { ...ref, revision: record.previousRevision as number });
     }
     const gone = record.waitGone as { namespace: string; selector: string } | undefined;
     if (gone && record.previousRevision === null) {
       const k = await kube.connect(ctx.kubeconfig);
-      await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: ctx.timeoutMs, signal: ctx.signal }).catch((err: Error) => {
+      await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: undoWaitMs(ctx), signal: ctx.signal }).catch((err: Error) => {
         throw new StepError(`release ${ref.release} was uninstalled but ${err.message}`);
       });
     }

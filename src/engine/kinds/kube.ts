@@ -95,7 +95,7 @@ const kubeApply: StepKindImpl = {
       else await kube.deleteObject(k, ref);
     }
     const gone = record.waitGone as { namespace: string; selector: string } | undefined;
-    if (gone) await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: ctx.timeoutMs, signal: ctx.signal });
+    if (gone) await kube.waitPodsGone(k, gone.namespace, gone.selector, { timeoutMs: Math.max(ctx.timeoutMs, 120_000), signal: ctx.signal });
   },
 };
 
