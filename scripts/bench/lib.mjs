@@ -38,6 +38,33 @@ export function median(xs) {
 }
 
 /** { median, min, max, n } of a list of numbers. */
+/**
+ * Runs `mine` and `theirs` side by side, `pairs` times (at least 3, then until `budgetMs` is spent),
+ * alternating which goes first so machine noise hits both alike. Each returns `{ ms, ... }`.
+ */
+export async function alternate({ pairs, budgetMs, mine, theirs, onPair }) {
+  const out = { runs: [], others: [], mine: [], theirs: [], ratios: [] };
+  const until = Date.now() + budgetMs;
+  for (let i = 0; i < pairs && (i < 3 || Date.now() < until); i++) {
+    let m;
+    let t;
+    if (i % 2) {
+      m = await mine();
+      t = await theirs();
+    } else {
+      t = await theirs();
+      m = await mine();
+    }
+    out.runs.push(m);
+    out.others.push(t);
+    out.mine.push(m.ms);
+    out.theirs.push(t.ms);
+    out.ratios.push(m.ms / t.ms);
+    onPair?.(i, m, t);
+  }
+  return out;
+}
+
 export const summary = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
 
 // ------------------------------------------------------------------------------------------ processes

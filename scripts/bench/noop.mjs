@@ -5,7 +5,7 @@
 // under $SNAP_DATA differs (content, mode or mtime) after the run.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, cli, digestDiff, digestHash, eventsOf, fmt, log, median, summary, treeDigest } from './lib.mjs';
+import { ROOT, alternate, cli, digestDiff, digestHash, eventsOf, fmt, log, median, summary, treeDigest } from './lib.mjs';
 import { timeline } from './report.mjs';
 import { childTimeline, heaviestPackages, importCensus, importCost, printChildren, printCensus, printImportCost, printProfile, profileCli } from './profile.mjs';
 
@@ -48,26 +48,7 @@ export async function benchNoop(sb, { pairs = 10, budgetMs = 120_000, profile = 
   const startHash = digestHash(treeDigest(sb.info.snapData));
   await rerun();
   await against();
-  const ratios = [];
-  const mine = [];
-  const base = [];
-  const runs = [];
-  const until = Date.now() + budgetMs;
-  for (let i = 0; i < pairs && (i < 3 || Date.now() < until); i++) {
-    let m;
-    let b;
-    if (i % 2) {
-      m = await rerun();
-      b = await against();
-    } else {
-      b = await against();
-      m = await rerun();
-    }
-    runs.push(m);
-    mine.push(m.ms);
-    base.push(b.ms);
-    ratios.push(m.ms / b.ms);
-  }
+  const { runs, mine, theirs: base, ratios } = await alternate({ pairs, budgetMs, mine: rerun, theirs: against });
   const endHash = digestHash(treeDigest(sb.info.snapData));
   log(`no-op: ${ratios.length} pairs, median ratio ${fmt(median(ratios))}`);
   const clean = violations.changed === 0 && violations.restarts === 0 && violations.logLines === 0 && violations.files.size === 0 && violations.badResult === 0;

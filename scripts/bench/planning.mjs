@@ -3,7 +3,7 @@
 // `node -e 0` plus the same `helm template` call (same chart, namespace, values file and --kube-version),
 // alternating which side goes first. Also checks that the dry-runs wrote nothing under $SNAP_DATA.
 import path from 'node:path';
-import { HELM, ROOT, cli, digestDiff, eventsOf, kubeVersion, log, summary, timed, treeDigest, ciliumValuesFile, fmt, median } from './lib.mjs';
+import { HELM, ROOT, alternate, cli, digestDiff, eventsOf, kubeVersion, log, summary, timed, treeDigest, ciliumValuesFile, fmt, median } from './lib.mjs';
 import { timeline } from './report.mjs';
 import { childTimeline, heaviestPackages, importCensus, importCost, printChildren, printCensus, printImportCost, printProfile, profileCli } from './profile.mjs';
 
@@ -29,28 +29,8 @@ export async function benchPlanning(sb, { pairs = 10, budgetMs = 120_000, profil
   await dryRun();
   await baseline();
   const before = treeDigest(sb.info.snapData);
-  const ratios = [];
-  const mine = [];
-  const base = [];
-  const helmMs = [];
-  const runs = [];
-  const until = Date.now() + budgetMs;
-  for (let i = 0; i < pairs && (i < 3 || Date.now() < until); i++) {
-    let m;
-    let b;
-    if (i % 2) {
-      m = await dryRun();
-      b = await baseline();
-    } else {
-      b = await baseline();
-      m = await dryRun();
-    }
-    runs.push(m);
-    mine.push(m.ms);
-    base.push(b.ms);
-    helmMs.push(b.helm);
-    ratios.push(m.ms / b.ms);
-  }
+  const { runs, others, mine, theirs: base, ratios } = await alternate({ pairs, budgetMs, mine: dryRun, theirs: baseline });
+  const helmMs = others.map((b) => b.helm);
   const wrote = digestDiff(before, treeDigest(sb.info.snapData));
   log(`planning: ${ratios.length} pairs, median ratio ${fmt(median(ratios))}`);
   const row = {
