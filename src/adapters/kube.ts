@@ -5,6 +5,7 @@
  * conflict, rollout waits by watch with a timeout that says what is not ready and why.
  */
 import type * as k8s from '@kubernetes/client-node';
+import { connectHttp, listPath, objectPath, type KubeHttp } from './kube-http.js';
 import { StepError } from '../errors.js';
 
 export const FIELD_MANAGER = 'mk8s-addons';
@@ -16,32 +17,80 @@ export interface ObjectRef {
   metadata: { name: string; namespace?: string };
 }
 
-export interface Kube {
+/** The full client, loaded only to change something or to watch. */
+export interface KubeFull {
   lib: typeof k8s;
   config: k8s.KubeConfig;
   objects: k8s.KubernetesObjectApi;
   core: k8s.CoreV1Api;
 }
 
+export interface Kube {
+  /** Reads and server-side dry-runs over node:https (no client-node import). */
+  http: KubeHttp;
+  /** @kubernetes/client-node, imported on first use. */
+  full(): Promise<KubeFull>;
+}
+
 const cache = new Map<string, Promise<Kube>>();
 
-/** Connects with a kubeconfig file (cached per file). */
+/** Connects with a kubeconfig file (cached per file). Cheap: the full client loads on first write. */
 export function connect(kubeconfig: string): Promise<Kube> {
   let found = cache.get(kubeconfig);
   if (!found) {
     found = (async () => {
-      const lib = await import('@kubernetes/client-node');
-      const config = new lib.KubeConfig();
-      try {
-        config.loadFromFile(kubeconfig);
-      } catch (err) {
-        throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message}; give --kubeconfig, or check that MicroK8s is running`);
-      }
-      return { lib, config, objects: lib.KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(lib.CoreV1Api) };
+      const http = await connectHttp(kubeconfig);
+      let full: Promise<KubeFull> | undefined;
+      return {
+        http,
+        full: () =>
+          (full ??= (async () => {
+            const lib = await import('@kubernetes/client-node');
+            const config = new lib.KubeConfig();
+            try {
+              config.loadFromFile(kubeconfig);
+            } catch (err) {
+              throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message}; give --kubeconfig, or check that MicroK8s is running`);
+            }
+            return { lib, config, objects: lib.KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(lib.CoreV1Api) };
+          })()),
+      };
     })();
     cache.set(kubeconfig, found);
   }
   return found;
+}
+
+/** A GET that must succeed (2xx), else a StepError with the API's message. */
+async function get<T>(kube: Kube, apiPath: string): Promise<T> {
+  const r = await kube.http.request<T>('GET', apiPath);
+  if (r.status < 200 || r.status >= 300) throw new StepError(`GET ${apiPath} failed (${r.status}): ${messageOf(r.body)}`);
+  return r.body;
+}
+
+function messageOf(body: unknown): string {
+  return typeof body === 'object' && body !== null && 'message' in body ? String((body as { message: unknown }).message) : String(body);
+}
+
+/** Pods, by namespace (all when absent) and label selector. */
+export async function listPods(kube: Kube, opts: { namespace?: string; labelSelector?: string } = {}): Promise<k8s.V1Pod[]> {
+  return (await get<k8s.V1PodList>(kube, listPath('/api/v1', 'pods', opts.namespace, opts.labelSelector))).items;
+}
+
+export async function listNodes(kube: Kube): Promise<k8s.V1Node[]> {
+  return (await get<k8s.V1NodeList>(kube, '/api/v1/nodes')).items;
+}
+
+export async function listEvents(kube: Kube, namespace: string): Promise<k8s.CoreV1Event[]> {
+  return (await get<k8s.CoreV1EventList>(kube, listPath('/api/v1', 'events', namespace))).items;
+}
+
+/** CiliumEndpoints (namespace/name), or none when the CRD is not there yet. */
+export async function listCiliumEndpoints(kube: Kube): Promise<{ namespace: string; name: string }[]> {
+  const r = await kube.http.request<{ items?: { metadata: { name: string; namespace: string } }[] }>('GET', '/apis/cilium.io/v2/ciliumendpoints');
+  if (r.status === 404) return [];
+  if (r.status !== 200) throw new StepError(`GET /apis/cilium.io/v2/ciliumendpoints failed (${r.status}): ${messageOf(r.body)}`);
+  return (r.body.items ?? []).map((c) => ({ namespace: c.metadata.namespace, name: c.metadata.name }));
 }
 
 export const describeRef = (o: ObjectRef): string => `${o.kind.toLowerCase()}/${o.metadata.name}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}`;
@@ -65,8 +114,15 @@ function apiMessage(err: unknown): string {
 
 /** Reads an object; undefined when it does not exist. */
 export async function readObject<T extends k8s.KubernetesObject>(kube: Kube, ref: ObjectRef): Promise<T | undefined> {
+  const p = objectPath(ref);
+  if (p) {
+    const r = await kube.http.request<T>('GET', p);
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new StepError(`cannot read ${describeRef(ref)}: ${messageOf(r.body)}`);
+    return r.body;
+  }
   try {
-    return (await kube.objects.read(ref as Parameters<typeof kube.objects.read>[0])) as T;
+    return (await (await kube.full()).objects.read(ref as Parameters<KubeFull['objects']['read']>[0])) as T;
   } catch (err) {
     if (httpStatus(err) === 404) return undefined;
     throw new StepError(`cannot read ${describeRef(ref)}: ${apiMessage(err)}`);
@@ -75,8 +131,16 @@ export async function readObject<T extends k8s.KubernetesObject>(kube: Kube, ref
 
 /** Server-side apply (force, field manager mk8s-addons); `dryRun` asks the server what it would be. */
 export async function applyObject<T extends k8s.KubernetesObject>(kube: Kube, obj: T, opts: { dryRun?: boolean } = {}): Promise<T> {
+  const p = opts.dryRun ? objectPath(obj as unknown as ObjectRef) : undefined;
+  if (p) {
+    // A dry-run changes nothing: plain HTTPS, as for reads (JSON is YAML, so it is a valid apply patch).
+    const r = await kube.http.request<T>('PATCH', `${p}?fieldManager=${FIELD_MANAGER}&force=true&dryRun=All`, { body: obj, contentType: 'application/apply-patch+yaml' });
+    if (r.status !== 200 && r.status !== 201) throw new StepError(`server-side apply of ${describeRef(obj as unknown as ObjectRef)} failed: ${messageOf(r.body)}`);
+    return r.body;
+  }
   try {
-    return (await kube.objects.patch(obj, undefined, opts.dryRun ? 'All' : undefined, FIELD_MANAGER, true, kube.lib.PatchStrategy.ServerSideApply)) as T;
+    const { objects, lib } = await kube.full();
+    return (await objects.patch(obj, undefined, opts.dryRun ? 'All' : undefined, FIELD_MANAGER, true, lib.PatchStrategy.ServerSideApply)) as T;
   } catch (err) {
     throw new StepError(`server-side apply of ${describeRef(obj as unknown as ObjectRef)} failed: ${apiMessage(err)}`);
   }
@@ -89,7 +153,7 @@ export async function applyObject<T extends k8s.KubernetesObject>(kube: Kube, ob
  */
 export async function deleteObject(kube: Kube, ref: ObjectRef, opts: { timeoutMs?: number } = {}): Promise<boolean> {
   try {
-    await kube.objects.delete(ref as k8s.KubernetesObject, undefined, undefined, undefined, undefined, 'Foreground');
+    await (await kube.full()).objects.delete(ref as k8s.KubernetesObject, undefined, undefined, undefined, undefined, 'Foreground');
   } catch (err) {
     if (httpStatus(err) === 404) return false;
     throw new StepError(`cannot delete ${describeRef(ref)}: ${apiMessage(err)}`);
@@ -114,13 +178,14 @@ export async function updateConfigMap(
   opts: { attempts?: number } = {},
 ): Promise<{ changed: boolean; conflicts: number; before: Record<string, string>; after: Record<string, string> }> {
   const attempts = opts.attempts ?? 8;
+  const { core } = await kube.full();
   for (let i = 0; i < attempts; i++) {
-    const cm = await kube.core.readNamespacedConfigMap(ref);
+    const cm = await core.readNamespacedConfigMap(ref);
     const before = { ...(cm.data ?? {}) };
     const after = await mutate({ ...before });
     if (after === undefined) return { changed: false, conflicts: i, before, after: before };
     try {
-      await kube.core.replaceNamespacedConfigMap({ ...ref, body: { ...cm, data: after }, fieldManager: FIELD_MANAGER });
+      await core.replaceNamespacedConfigMap({ ...ref, body: { ...cm, data: after }, fieldManager: FIELD_MANAGER });
       return { changed: true, conflicts: i, before, after };
     } catch (err) {
       if (httpStatus(err) !== 409) throw new StepError(`cannot update configmap/${ref.name} in ${ref.namespace}: ${apiMessage(err)}`);
@@ -169,7 +234,7 @@ export async function explainNotReady(kube: Kube, r: RolloutRef, obj: k8s.V1Daem
   const labels = obj?.spec?.selector?.matchLabels ?? {};
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
   const parts: string[] = [];
-  const pods = selector ? (await kube.core.listNamespacedPod({ namespace: r.namespace, labelSelector: selector })).items : [];
+  const pods = selector ? await listPods(kube, { namespace: r.namespace, labelSelector: selector }) : [];
   for (const p of pods.slice(0, 5)) {
     const notReady = (p.status?.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
     const waiting = (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason).filter(Boolean);
@@ -182,8 +247,8 @@ export async function explainNotReady(kube: Kube, r: RolloutRef, obj: k8s.V1Daem
     own.add(`Pod/${p.metadata?.name}`);
     for (const o of p.metadata?.ownerReferences ?? []) own.add(`${o.kind}/${o.name}`);
   }
-  const events = await kube.core.listNamespacedEvent({ namespace: r.namespace });
-  const recent = events.items
+  const events = await listEvents(kube, r.namespace);
+  const recent = events
     .filter((e) => e.type === 'Warning' && own.has(`${e.involvedObject.kind}/${e.involvedObject.name}`))
     .slice(-3)
     .map((e) => `${e.reason}: ${e.message}`);
@@ -199,7 +264,8 @@ export async function waitRollout(kube: Kube, r: RolloutRef, opts: { timeoutMs: 
   const read = () => readObject<k8s.V1DaemonSet | k8s.V1Deployment>(kube, { apiVersion: 'apps/v1', kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
   let last = await read();
   if (rolloutState(r.kind, last).ready) return;
-  const watch = new kube.lib.Watch(kube.config);
+  const { lib, config } = await kube.full();
+  const watch = new lib.Watch(config);
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     let controller: AbortController | undefined;
@@ -249,7 +315,7 @@ export async function waitRollout(kube: Kube, r: RolloutRef, opts: { timeoutMs: 
 export async function waitPodsGone(kube: Kube, namespace: string, labelSelector: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
   const end = Date.now() + opts.timeoutMs;
   for (;;) {
-    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector });
+    const pods = { items: await listPods(kube, { namespace, labelSelector }) };
     if (pods.items.length === 0) return;
     if (Date.now() > end) {
       throw new StepError(`${pods.items.length} pod(s) with ${labelSelector} in ${namespace} still exist after ${Math.round(opts.timeoutMs / 1000)} s: ${pods.items.map((p) => `${p.metadata?.name} ${p.status?.phase}`).join(', ')}; raise --timeout`);
@@ -261,6 +327,5 @@ export async function waitPodsGone(kube: Kube, namespace: string, labelSelector:
 
 /** The cluster's Kubernetes version (gitVersion, e.g. v1.34.4). */
 export async function serverVersion(kube: Kube): Promise<string> {
-  const api = kube.config.makeApiClient(kube.lib.VersionApi);
-  return (await api.getCode()).gitVersion;
+  return (await get<{ gitVersion: string }>(kube, '/version')).gitVersion;
 }

@@ -25,7 +25,7 @@ async function refuseMultiNode(s: NodeSession): Promise<void> {
   let names: string[];
   try {
     const k = await kube.connect(s.kubeconfig);
-    names = (await k.core.listNode()).items.map((n) => n.metadata?.name ?? '?');
+    names = (await kube.listNodes(k)).map((n) => n.metadata?.name ?? '?');
   } catch (err) {
     throw new PreconditionError(`cannot list the cluster's nodes (${(err as Error).message.split('\n')[0]}); reset needs the API server: check that MicroK8s is running (mk8s-addons status --wait-ready)`);
   }

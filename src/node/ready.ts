@@ -8,7 +8,7 @@ import { PreconditionError } from '../errors.js';
 export async function nodeReadiness(kubeconfig: string): Promise<{ ready: boolean; reason: string }> {
   try {
     const k = await kube.connect(kubeconfig);
-    const nodes = await k.core.listNode();
+    const nodes = { items: await kube.listNodes(k) };
     if (nodes.items.length === 0) return { ready: false, reason: 'no node is registered' };
     const notReady = nodes.items.filter((n) => !(n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata?.name);
     if (notReady.length) return { ready: false, reason: `node(s) not Ready: ${notReady.join(', ')}` };

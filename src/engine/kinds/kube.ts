@@ -143,18 +143,13 @@ const kubeRestartPods: StepKindImpl = {
     const enabled = seed.params.enabled !== false;
     const stale = async (ctx: StepContext) => {
       const k = await kube.connect(ctx.kubeconfig);
-      const agents = await k.core.listNamespacedPod({ namespace: agent.namespace, labelSelector: agent.selector });
+      const agents = { items: await kube.listPods(k, { namespace: agent.namespace, labelSelector: agent.selector }) };
       const readyTimes = agents.items.map((p) => (p.status?.conditions ?? []).find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime).filter((t): t is Date => t !== undefined);
       if (readyTimes.length === 0) return [];
       const agentReady = Math.min(...readyTimes.map((t) => new Date(t).getTime()));
-      let managed = new Set<string>();
-      try {
-        const ceps = (await k.objects.list('cilium.io/v2', 'CiliumEndpoint')) as unknown as { items: { metadata: { name: string; namespace: string } }[] };
-        managed = new Set(ceps.items.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
-      } catch {
-        // No CiliumEndpoint CRD yet: no pod is managed.
-      }
-      const pods = await k.core.listPodForAllNamespaces();
+      // No CiliumEndpoint CRD yet: no pod is managed.
+      const managed = new Set((await kube.listCiliumEndpoints(k)).map((c) => `${c.namespace}/${c.name}`));
+      const pods = { items: await kube.listPods(k) };
       return pods.items
         .filter((p) => !p.spec?.hostNetwork && p.metadata?.ownerReferences?.length && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
         .filter((p) => !managed.has(`${p.metadata?.namespace}/${p.metadata?.name}`))

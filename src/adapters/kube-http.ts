@@ -1,0 +1,125 @@
+/**
+ * The Kubernetes API over plain node:https, for reads (and server-side dry-runs): what --dry-run and a
+ * no-op re-run need, without the 0.8 s import of @kubernetes/client-node, which src/adapters/kube.ts loads
+ * only to change something or to watch. Reads the kubeconfig itself: token, basic or client-certificate
+ * users; CA data, CA file or insecure-skip-tls-verify clusters.
+ */
+import https from 'node:https';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { StepError } from '../errors.js';
+
+export interface KubeHttp {
+  server: string;
+  /** One API call; resolves with the status and the parsed JSON body (also for error statuses). */
+  request<T = unknown>(method: string, apiPath: string, opts?: { body?: unknown; contentType?: string; timeoutMs?: number }): Promise<{ status: number; body: T }>;
+}
+
+type KubeconfigFile = {
+  'current-context'?: string;
+  contexts?: { name: string; context: { cluster: string; user: string } }[];
+  clusters?: { name: string; cluster: { server: string; 'certificate-authority-data'?: string; 'certificate-authority'?: string; 'insecure-skip-tls-verify'?: boolean } }[];
+  users?: { name: string; user: { token?: string; tokenFile?: string; username?: string; password?: string; 'client-certificate-data'?: string; 'client-key-data'?: string; 'client-certificate'?: string; 'client-key'?: string } }[];
+};
+
+const b64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64') : undefined);
+
+/** Reads a kubeconfig (its current context) into an HTTP client. */
+export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
+  const { default: yaml } = await import('js-yaml');
+  let cfg: KubeconfigFile;
+  try {
+    cfg = yaml.load(readFileSync(kubeconfig, 'utf8')) as KubeconfigFile;
+  } catch (err) {
+    throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message.split('\n')[0]}; give --kubeconfig, or check that MicroK8s is running`);
+  }
+  const base = path.dirname(kubeconfig);
+  const file = (p: string | undefined) => (p ? readFileSync(path.resolve(base, p)) : undefined);
+  const ctxName = cfg['current-context'] ?? cfg.contexts?.[0]?.name;
+  const ctx = cfg.contexts?.find((c) => c.name === ctxName)?.context;
+  const cluster = cfg.clusters?.find((c) => c.name === ctx?.cluster)?.cluster ?? cfg.clusters?.[0]?.cluster;
+  const user = cfg.users?.find((u) => u.name === ctx?.user)?.user ?? cfg.users?.[0]?.user ?? {};
+  if (!cluster?.server) throw new StepError(`the kubeconfig ${kubeconfig} names no cluster server; give --kubeconfig with a working one`);
+  const url = new URL(cluster.server);
+  const tls = url.protocol === 'https:';
+  const agentOptions: https.AgentOptions = {
+    ca: b64(cluster['certificate-authority-data']) ?? file(cluster['certificate-authority']),
+    cert: b64(user['client-certificate-data']) ?? file(user['client-certificate']),
+    key: b64(user['client-key-data']) ?? file(user['client-key']),
+    rejectUnauthorized: cluster['insecure-skip-tls-verify'] !== true,
+  };
+  const agent = tls ? new https.Agent(agentOptions) : undefined;
+  const token = user.token ?? (user.tokenFile ? readFileSync(path.resolve(base, user.tokenFile), 'utf8').trim() : undefined);
+  const auth = token ? `Bearer ${token}` : user.username ? `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` : undefined;
+  const prefix = url.pathname.replace(/\/$/, '');
+
+  return {
+    server: cluster.server,
+    request<T>(method: string, apiPath: string, opts: { body?: unknown; contentType?: string; timeoutMs?: number } = {}) {
+      return new Promise<{ status: number; body: T }>((resolve, reject) => {
+        const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+        const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mk8s-addons' };
+        if (auth) headers.Authorization = auth;
+        if (payload) {
+          headers['Content-Type'] = opts.contentType ?? 'application/json';
+          headers['Content-Length'] = String(payload.length);
+        }
+        const req = (tls ? https : http).request(
+          { protocol: url.protocol, hostname: url.hostname, port: url.port, path: `${prefix}${apiPath}`, method, headers, agent, timeout: opts.timeoutMs ?? 30_000 },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              let body: unknown = text;
+              try {
+                body = text ? JSON.parse(text) : undefined;
+              } catch {
+                // Not JSON (a proxy's error page): keep the text.
+              }
+              resolve({ status: res.statusCode ?? 0, body: body as T });
+            });
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`no answer from ${cluster.server} within ${opts.timeoutMs ?? 30_000} ms`)));
+        req.on('error', (err) => reject(new StepError(`cannot reach the API server ${cluster.server}: ${err.message}; is MicroK8s running? (mk8s-addons start)`)));
+        if (payload) req.write(payload);
+        req.end();
+      });
+    },
+  };
+}
+
+/** Where the API serves a kind (the kinds mk8s-addons reads); undefined for others (the full client discovers them). */
+const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
+  'v1/ConfigMap': { plural: 'configmaps', namespaced: true },
+  'v1/Service': { plural: 'services', namespaced: true },
+  'v1/ServiceAccount': { plural: 'serviceaccounts', namespaced: true },
+  'v1/Secret': { plural: 'secrets', namespaced: true },
+  'v1/Pod': { plural: 'pods', namespaced: true },
+  'v1/Namespace': { plural: 'namespaces', namespaced: false },
+  'v1/Node': { plural: 'nodes', namespaced: false },
+  'apps/v1/Deployment': { plural: 'deployments', namespaced: true },
+  'apps/v1/DaemonSet': { plural: 'daemonsets', namespaced: true },
+  'apps/v1/StatefulSet': { plural: 'statefulsets', namespaced: true },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { plural: 'clusterroles', namespaced: false },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { plural: 'clusterrolebindings', namespaced: false },
+  'rbac.authorization.k8s.io/v1/Role': { plural: 'roles', namespaced: true },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { plural: 'rolebindings', namespaced: true },
+};
+
+/** The API path of an object, or undefined for a kind not in the table. */
+export function objectPath(ref: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): string | undefined {
+  const r = RESOURCES[`${ref.apiVersion}/${ref.kind}`];
+  if (!r) return undefined;
+  const root = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
+  const ns = r.namespaced ? `/namespaces/${encodeURIComponent(ref.metadata.namespace ?? 'default')}` : '';
+  return `${root}${ns}/${r.plural}/${encodeURIComponent(ref.metadata.name)}`;
+}
+
+/** A list path with optional label selector: `listPath('/api/v1', 'pods', 'kube-system', 'k8s-app=cilium')`. */
+export function listPath(root: string, plural: string, namespace?: string, labelSelector?: string): string {
+  return `${root}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${plural}${labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : ''}`;
+}
+
