@@ -143,6 +143,7 @@ export function helmUpgradeInstallCommand(ctx: HelmContext, p: UpgradeInstallPar
 
 /** `helm upgrade --install` with `values` written to temporary values files (one per tree, in order). */
 export async function upgradeInstall(ctx: HelmContext, p: Omit<UpgradeInstallParams, 'valuesFiles'> & { values?: readonly HelmValues[] }): Promise<RunResult> {
+  forgetReleaseStates();
   return withValuesFiles(p.values ?? [], (valuesFiles) => runChecked(helmUpgradeInstallCommand(ctx, { ...p, valuesFiles }), runOptions(ctx)));
 }
 
@@ -163,6 +164,7 @@ export function helmUninstallCommand(ctx: HelmContext, p: ReleaseRef & { keepHis
 }
 
 export async function uninstall(ctx: HelmContext, p: ReleaseRef & { keepHistory?: boolean; waitMs?: number }): Promise<RunResult> {
+  forgetReleaseStates();
   return runChecked(helmUninstallCommand(ctx, p), runOptions(ctx));
 }
 
@@ -175,6 +177,7 @@ export function helmRollbackCommand(ctx: HelmContext, p: ReleaseRef & { revision
 }
 
 export async function rollback(ctx: HelmContext, p: ReleaseRef & { revision?: number }): Promise<RunResult> {
+  forgetReleaseStates();
   return runChecked(helmRollbackCommand(ctx, p), runOptions(ctx));
 }
 
@@ -316,4 +319,42 @@ export async function withValuesFiles<T>(values: readonly HelmValues[], fn: (fil
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// a release's state, shared by the checks of one run
+
+/** A release as deployed: what `helm list` says of it, and its user-supplied values; undefined when absent. */
+export interface ReleaseState {
+  release: HelmRelease;
+  /** The chart version, from `helm list`'s `cilium-1.8.13`. */
+  chartVersion: string;
+  values: HelmValues;
+}
+
+const states = new Map<string, Promise<ReleaseState | undefined>>();
+
+/**
+ * The release's state, read once per process and namespace/name (an addon's hook and its helm-release
+ * step's check both need it; each read costs two helm processes). Forgotten by every call that changes a
+ * release (upgradeInstall, uninstall, rollback) and by forgetReleaseStates().
+ */
+export function releaseState(ctx: HelmContext, p: ReleaseRef): Promise<ReleaseState | undefined> {
+  const key = `${ctx.kubeconfig ?? ''}\0${p.namespace}\0${p.release}`;
+  let found = states.get(key);
+  if (!found) {
+    found = (async () => {
+      const rel = (await list(ctx, { namespace: p.namespace, filter: `^${p.release}$`, all: true })).find((r) => r.name === p.release);
+      if (!rel) return undefined;
+      const values = (await getValues(ctx, p)) ?? {};
+      return { release: rel, chartVersion: rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1'), values };
+    })();
+    found.catch(() => states.delete(key));
+    states.set(key, found);
+  }
+  return found;
+}
+
+export function forgetReleaseStates(): void {
+  states.clear();
 }

@@ -26,6 +26,8 @@ import { ciliumPostRenderer } from '../cilium/post-render.js';
 import { renderCheck, assertRenderOk } from '../cilium/render-check.js';
 import { checkCompatibility, type CompatibilityTable } from '../cilium/compat.js';
 import { compareVersions } from '../catalogue.js';
+import { releaseState } from '../adapters/helm.js';
+import { sameHelmValues } from '../engine/kinds/helm.js';
 
 export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
 
@@ -124,10 +126,13 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
     notes.push(`--force: installing anyway although ${compat.reason}`);
   } else if (compat.reason) notes.push(compat.reason);
 
-  // Render with the real helm and check the objects before anything changes.
+  // Render with the real helm and check the objects before anything changes, unless exactly this chart
+  // with exactly these values is what is deployed (it was checked when it was installed).
   const helm = await helmBinary(node.paths.snap);
   const postRenderer = ciliumPostRenderer(version, node.paths.snapData);
-  const { problems } = await renderCheck(
+  const deployed = await releaseState({ helm, kubeconfig: node.kubeconfig, env: node.env }, { release: 'cilium', namespace: 'kube-system' });
+  const unchanged = deployed?.release.status === 'deployed' && deployed.chartVersion === version && sameHelmValues(deployed.values, values);
+  const { problems } = unchanged ? { problems: [] } : await renderCheck(
     { helm, env: node.env },
     { chart, values, ...(postRenderer ? { postRenderer } : {}), expect: { snapData: node.paths.snapData, ...(hubble ? { hubble } : {}) }, kubeVersion: k8sVersion.replace(/^v/, '').replace(/[-+].*$/, '') },
   );

@@ -27,11 +27,8 @@ const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.Hel
   ...(phase ? { phase } : {}),
 });
 
-/** The release as `helm list` shows it (every state), or undefined. `helm status` would also print the whole manifest. */
-async function findRelease(h: helm.HelmContext, release: string, namespace: string): Promise<helm.HelmRelease | undefined> {
-  const found = await helm.list(h, { namespace, filter: `^${release}$`, all: true });
-  return found.find((r) => r.name === release);
-}
+/** Deployed and wanted values compared as helm stores them (JSON). */
+export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 
 const yamlish = (v: unknown) => JSON.stringify(v, Object.keys((v as object) ?? {}).sort(), 2);
 
@@ -51,32 +48,27 @@ const helmRelease: StepKindImpl = {
     const postRenderer = p.postRenderer as Command | undefined;
     const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
     const skipCrds = p.skipCrds === true;
-    // What check saw, for the prepare that follows it at once (saves a helm process per run).
-    let seen: { rel: helm.HelmRelease | undefined } | undefined;
     return {
       ...seed.meta,
       async check(ctx) {
         const h = helmContext(ctx, binary);
-        const rel = await findRelease(h, release, namespace);
-        seen = { rel };
-        if (!rel) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
-        const deployedVersion = rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1');
-        const deployedValues = (await helm.getValues(h, { release, namespace })) ?? {};
-        const sameValues = isDeepStrictEqual(JSON.parse(JSON.stringify(deployedValues)), JSON.parse(JSON.stringify(values)));
-        if (rel.status === 'deployed' && deployedVersion === chartVersion && sameValues) {
+        const st = await helm.releaseState(h, { release, namespace });
+        if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
+        const sameValues = sameHelmValues(st.values, values);
+        const rel = st.release;
+        if (rel.status === 'deployed' && st.chartVersion === chartVersion && sameValues) {
           return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };
         }
         const what = [
-          deployedVersion !== chartVersion ? `chart ${deployedVersion} -> ${chartVersion}` : '',
+          st.chartVersion !== chartVersion ? `chart ${st.chartVersion} -> ${chartVersion}` : '',
           sameValues ? '' : 'values changed',
           rel.status !== 'deployed' ? `status ${rel.status}` : '',
         ].filter(Boolean);
-        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(deployedValues), yamlish(values)) }) };
+        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(st.values), yamlish(values)) }) };
       },
       async prepare(ctx) {
-        const rel = seen ? seen.rel : await findRelease(helmContext(ctx, binary), release, namespace);
-        seen = undefined;
-        return { helm: binary, release, namespace, previousRevision: rel && rel.status === 'deployed' ? Number(rel.revision) : null, ...(waitGone ? { waitGone } : {}) };
+        const st = await helm.releaseState(helmContext(ctx, binary), { release, namespace });
+        return { helm: binary, release, namespace, previousRevision: st && st.release.status === 'deployed' ? Number(st.release.revision) : null, ...(waitGone ? { waitGone } : {}) };
       },
       async apply(ctx) {
         await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], skipCrds, ...(postRenderer ? { postRenderer } : {}) });
@@ -87,7 +79,7 @@ const helmRelease: StepKindImpl = {
   async undo(ctx: StepContext, record: UndoRecord) {
     const h = helmContext(ctx, record.helm as string);
     const ref = { release: record.release as string, namespace: record.namespace as string };
-    const rel = await findRelease(h, ref.release, ref.namespace);
+    const rel = (await helm.releaseState(h, ref))?.release;
     if (record.previousRevision === null) {
       // --wait: helm returns once what the release made is gone (1.16+ charts own a namespace,
       // cilium-secrets, that an enable right after would otherwise find terminating).
