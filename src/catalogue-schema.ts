@@ -7,7 +7,7 @@ import semverValid from 'semver/functions/valid.js';
 import semverValidRange from 'semver/ranges/valid.js';
 import { CatalogueError } from './errors.js';
 import { STEP_KINDS } from './catalogue.js';
-import { compatibilityTableSchema } from './cilium/compat.js';
+import { compatibilityTableSchema } from './cilium/compat-schema.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 const FLAG_RE = /^--[a-z0-9][a-z0-9-]*$/;

@@ -344,9 +344,11 @@ export function releaseState(ctx: HelmContext, p: ReleaseRef): Promise<ReleaseSt
   let found = states.get(key);
   if (!found) {
     found = (async () => {
-      const rel = (await list(ctx, { namespace: p.namespace, filter: `^${p.release}$`, all: true })).find((r) => r.name === p.release);
+      // The two helm processes run side by side (each is ~50 ms, mostly start-up).
+      const [releases, got] = await Promise.all([list(ctx, { namespace: p.namespace, filter: `^${p.release}$`, all: true }), getValues(ctx, p)]);
+      const rel = releases.find((r) => r.name === p.release);
       if (!rel) return undefined;
-      const values = (await getValues(ctx, p)) ?? {};
+      const values = got ?? {};
       return { release: rel, chartVersion: rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1'), values };
     })();
     found.catch(() => states.delete(key));

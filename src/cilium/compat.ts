@@ -11,29 +11,24 @@
  *   untested from 1.15 ("Older and newer Kubernetes versions ... depend on the forward / backward
  *   compatibility offered by Kubernetes"): `older` says which.
  */
-import * as v from 'valibot';
 import semverCoerce from 'semver/functions/coerce.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
-import semverValidRange from 'semver/ranges/valid.js';
 
-const MINOR_RE = /^(\d+)\.(\d+)$/;
-const TESTED_RE = /^(\d+\.\d+)\s*-\s*(\d+\.\d+)$/;
+export const MINOR_RE = /^(\d+)\.(\d+)$/;
+export const TESTED_RE = /^(\d+\.\d+)\s*-\s*(\d+\.\d+)$/;
 
-/** One Cilium minor's entry (validated where the manifest is loaded). */
-export const compatibilityEntrySchema = v.strictObject({
+/** One Cilium minor's entry (its schema, validated where the manifest is loaded: compat-schema.ts). */
+export interface CompatibilityEntry {
   /** Cilium minor, e.g. `"1.16"`. */
-  cilium: v.pipe(v.string(), v.regex(MINOR_RE, 'must be a Cilium minor such as "1.16"')),
+  cilium: string;
   /** The chart's kubeVersion constraint, a semver range, e.g. `">= 1.21.0-0"`. */
-  requires: v.optional(v.pipe(v.string(), v.check((s) => semverValidRange(s) !== null, 'must be a semver range such as ">= 1.21.0-0"'))),
+  requires?: string | undefined;
   /** Kubernetes minors e2e tested, inclusive, e.g. `"1.27 - 1.30"`. */
-  tested: v.pipe(v.string(), v.regex(TESTED_RE, 'must be a range of Kubernetes minors such as "1.27 - 1.30"')),
+  tested: string;
   /** What the docs say of Kubernetes older than tested. */
-  older: v.picklist(['unsupported', 'untested']),
-});
+  older: 'unsupported' | 'untested';
+}
 
-export const compatibilityTableSchema = v.array(compatibilityEntrySchema);
-
-export type CompatibilityEntry = v.InferOutput<typeof compatibilityEntrySchema>;
 export type CompatibilityTable = readonly CompatibilityEntry[];
 
 /**

@@ -9,7 +9,8 @@ import semverCompare from 'semver/functions/compare.js';
 import { ROOT } from '../support/cli.js';
 import { catalogue } from '../support/catalogue.js';
 import { loadChartFiles } from '../../src/cilium/chart-archive.js';
-import { checkCompatibility, compatibilityTableSchema, type CompatibilityTable } from '../../src/cilium/compat.js';
+import { checkCompatibility, type CompatibilityTable } from '../../src/cilium/compat.js';
+import { compatibilityTableSchema } from '../../src/cilium/compat-schema.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'cilium', 'compatibility.yaml');
 const TABLE: CompatibilityTable = v.parse(compatibilityTableSchema, (yaml.load(readFileSync(FIXTURE, 'utf8')) as { compatibility: unknown }).compatibility);
