@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI, ROOT, cleanEnv, fmt, median, printTable, timed } from './lib.mjs';
+import { CLI, ROOT, alternate, cleanEnv, fmt, median, printTable, timed } from './lib.mjs';
 
 /** Which package, dist file or Node internal a profile node's url belongs to. */
 export function moduleOf(url, functionName) {
@@ -207,23 +207,14 @@ export async function importCost(pkgs, { pairs = 5 } = {}) {
   for (const pkg of pkgs) {
     // Only what mk8s-addons itself can import (a nested dependency may not be hoisted).
     if ((await timed(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(pkg)})`], { env: cleanEnv(), allowFail: true })).code !== 0) continue;
-    const extra = [];
-    const ratios = [];
-    for (let i = 0; i < pairs; i++) {
-      const a = () => timed(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(pkg)})`], { env: cleanEnv() });
-      const b = () => timed(process.execPath, ['-e', '0'], { env: cleanEnv() });
-      let x;
-      let y;
-      if (i % 2) {
-        x = await a();
-        y = await b();
-      } else {
-        y = await b();
-        x = await a();
-      }
-      extra.push(x.ms - y.ms);
-      ratios.push(x.ms / y.ms);
-    }
+    const r = await alternate({
+      pairs,
+      budgetMs: Infinity,
+      mine: () => timed(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(pkg)})`], { env: cleanEnv() }),
+      theirs: () => timed(process.execPath, ['-e', '0'], { env: cleanEnv() }),
+    });
+    const extra = r.mine.map((ms, n) => ms - (r.theirs[n] ?? 0));
+    const ratios = r.ratios;
     out.push([pkg, median(extra), median(ratios)]);
   }
   return out;

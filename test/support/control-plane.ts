@@ -5,13 +5,13 @@
  * reaps those whose owning test process is gone (a run killed with SIGKILL never gets to clean up).
  */
 import { after } from 'node:test';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { orphanedEntries, type Owner } from './orphans.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runChecked, withoutProxy, type RunResult } from '../../src/adapters/process.js';
 import {
   controlPlaneStatus,
-  isRunning,
   logTail,
   processStartTime,
   startControlPlane,
@@ -27,10 +27,6 @@ export const KUBECTL = path.join(ROOT, 'vendor', 'bin', 'kubectl');
 export const HELM = path.join(ROOT, 'vendor', 'bin', 'helm');
 
 /** Who started a test control plane: a pid and its start time, so that a reused pid does not count. */
-interface Owner {
-  pid: number;
-  startTime: string;
-}
 
 export interface TestControlPlane extends ControlPlane {
   /** The environment the daemons were started with. */
@@ -45,24 +41,8 @@ export interface TestControlPlane extends ControlPlane {
 
 /** Stops and removes the control planes left by test processes that no longer run. */
 export async function reapOrphanedControlPlanes(): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = readdirSync(CONTROL_PLANE_ROOT);
-  } catch {
-    return [];
-  }
   const reaped: string[] = [];
-  for (const entry of entries) {
-    const dir = path.join(CONTROL_PLANE_ROOT, entry);
-    let owner: Owner | undefined;
-    try {
-      owner = JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8')) as Owner;
-    } catch {
-      // A folder without owner.json is a start that died before writing it, or not ours: judge by its name.
-      const pid = Number(entry.split('-')[0]);
-      owner = Number.isInteger(pid) && pid > 0 ? { pid, startTime: processStartTime(pid) ?? '' } : undefined;
-    }
-    if (owner !== undefined && isRunning(owner)) continue;
+  for (const dir of orphanedEntries(CONTROL_PLANE_ROOT)) {
     await stopControlPlane(dir, { graceMs: 5_000 });
     rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     reaped.push(dir);

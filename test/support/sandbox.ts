@@ -7,6 +7,7 @@
  * gone (a run killed with SIGKILL never cleans up), and at exit the daemons are killed without waiting.
  */
 import { after } from 'node:test';
+import { orphanedEntries } from './orphans.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -64,10 +65,6 @@ export interface TestSandbox {
   down(): void;
 }
 
-interface Owner {
-  pid: number;
-  startTime: string;
-}
 
 function killNow(dir: string): void {
   try {
@@ -82,23 +79,8 @@ function killNow(dir: string): void {
 
 /** Takes down the sandboxes left by test processes that no longer run. */
 export function reapOrphanedSandboxes(): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(SANDBOX_ROOT);
-  } catch {
-    return [];
-  }
   const reaped: string[] = [];
-  for (const entry of entries) {
-    const base = path.join(SANDBOX_ROOT, entry);
-    let owner: Owner | undefined;
-    try {
-      owner = JSON.parse(readFileSync(path.join(base, 'owner.json'), 'utf8')) as Owner;
-    } catch {
-      const pid = Number(entry.split('-')[0]);
-      owner = Number.isInteger(pid) && pid > 0 ? { pid, startTime: processStartTime(pid) ?? '' } : undefined;
-    }
-    if (owner !== undefined && isRunning(owner)) continue;
+  for (const base of orphanedEntries(SANDBOX_ROOT)) {
     for (const name of existsSync(base) ? readdirSync(base) : []) {
       const dir = path.join(base, name);
       if (name === 'owner.json') continue;
