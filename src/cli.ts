@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function report(err: unknown, argv: string[]): number {
-  const json = argv.includes('json') && argv.some((a) => a === '--output' || a === '--output=json');
+  const json = argv.some((a, i) => a === '--output=json' || (a === '--output' && argv[i + 1] === 'json'));
   if (err instanceof Mk8sError) {
     const where = err.phase ? `error in phase ${err.phase}: ` : 'error: ';
     if (json && !err.reported) {

@@ -86,6 +86,10 @@ test('bad input: one line on stderr, exit 2, json error event with --output json
     ],
   );
   assert.equal(j.stderr, '');
+  const inline = runCli(['enable', 'cilum', '--output=json']);
+  assert.equal(inline.code, 2);
+  assert.equal(JSON.parse(inline.stdout.split('\n')[0]!).type, 'error');
+  assert.equal(inline.stderr, '');
 });
 
 test('--help, --version, list and --dry-run do not load the Kubernetes client, listr2 or execa', () => {
