@@ -30,6 +30,7 @@ Usage:
   mk8s-addons reset [--destroy-storage]
   mk8s-addons apply -f FILE [--prune]
   mk8s-addons start | stop
+  mk8s-addons cilium -- ARGS...
   mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N]
   mk8s-addons datapath [--netns NAME] [--from FILE] [--cilium-version V]
 
@@ -40,6 +41,7 @@ Examples:
   sudo mk8s-addons enable dns:1.1.1.1:10.152.183.20:cluster.local
   mk8s-addons enable cilium:v1.8 hubble:ui --dry-run --output json
   mk8s-addons list
+  sudo mk8s-addons sandbox up --layout 1.20     a MicroK8s-shaped node to try it on
 
 Options:
 ${optionLines()}
