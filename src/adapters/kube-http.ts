@@ -10,8 +10,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StepError } from '../errors.js';
 
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
 export interface KubeHttp {
   server: string;
+  /**
+   * A watch (`?watch=1`): calls `onEvent` for each event as it arrives; resolves when the server ends the
+   * stream (watches time out) or `signal` aborts it.
+   */
+  watch<T = unknown>(apiPath: string, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void>;
   /** One API call; resolves with the status and the parsed JSON body (also for error statuses). */
   request<T = unknown>(method: string, apiPath: string, opts?: { body?: unknown; contentType?: string; timeoutMs?: number }): Promise<{ status: number; body: T }>;
 }
@@ -54,8 +64,46 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
   const auth = token ? `Bearer ${token}` : user.username ? `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` : undefined;
   const prefix = url.pathname.replace(/\/$/, '');
 
+  const baseOptions = (method: string, apiPath: string, headers: Record<string, string>) => ({
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port,
+    path: `${prefix}${apiPath}`,
+    method,
+    headers: { Accept: 'application/json', 'User-Agent': 'mk8s-addons', ...(auth ? { Authorization: auth } : {}), ...headers },
+    agent,
+  });
+
   return {
     server: cluster.server,
+    watch<T>(apiPath: string, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal) {
+      return new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return resolve();
+        const sep = apiPath.includes('?') ? '&' : '?';
+        const req = (tls ? https : http).request({ ...baseOptions('GET', `${apiPath}${sep}watch=1`, {}), signal }, (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            reject(new StepError(`watch ${apiPath} failed (${res.statusCode})`));
+            return;
+          }
+          let buffered = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffered += chunk;
+            let nl: number;
+            while ((nl = buffered.indexOf('\n')) >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+            }
+          });
+          res.on('end', () => resolve());
+          res.on('error', () => resolve());
+        });
+        req.on('error', (err) => (signal?.aborted ? resolve() : reject(new StepError(`cannot watch ${apiPath} on ${cluster.server}: ${err.message}`))));
+        req.end();
+      });
+    },
     request<T>(method: string, apiPath: string, opts: { body?: unknown; contentType?: string; timeoutMs?: number } = {}) {
       return new Promise<{ status: number; body: T }>((resolve, reject) => {
         const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));

@@ -264,17 +264,17 @@ export async function waitRollout(kube: Kube, r: RolloutRef, opts: { timeoutMs: 
   const read = () => readObject<k8s.V1DaemonSet | k8s.V1Deployment>(kube, { apiVersion: 'apps/v1', kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
   let last = await read();
   if (rolloutState(r.kind, last).ready) return;
-  const { lib, config } = await kube.full();
-  const watch = new lib.Watch(config);
+  // Watched over plain HTTPS: the moment the last pod turns Ready is seen within milliseconds, without
+  // the Kubernetes client's import in between.
   await new Promise<void>((resolve, reject) => {
     let settled = false;
-    let controller: AbortController | undefined;
+    const controller = new AbortController();
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      controller?.abort();
+      controller.abort();
       if (err) reject(err);
       else resolve();
     };
@@ -287,27 +287,36 @@ export async function waitRollout(kube: Kube, r: RolloutRef, opts: { timeoutMs: 
         finish(new StepError(`${r.kind.toLowerCase()}/${r.name} in ${r.namespace} is not ready after ${Math.round(opts.timeoutMs / 1000)} s: ${rolloutState(r.kind, last).reason}${why ? `; ${why}` : ''}; raise --timeout or look at "kubectl -n ${r.namespace} describe ${r.kind.toLowerCase()} ${r.name}"`));
       })();
     }, opts.timeoutMs);
-    const start = (rv?: string) => {
-      void watch
-        .watch(
-          apiPath(r),
-          { fieldSelector: `metadata.name=${r.name}`, ...(rv ? { resourceVersion: rv } : {}), allowWatchBookmarks: true },
-          (type, obj: k8s.V1DaemonSet | k8s.V1Deployment) => {
-            if (type === 'DELETED') last = undefined;
-            else if (type !== 'BOOKMARK') last = obj;
-            if (rolloutState(r.kind, last).ready) finish();
-          },
-          (err) => {
-            // A watch ends now and then (server timeout): start again unless we are done.
-            if (!settled) setTimeout(() => start(), err ? 500 : 0);
-          },
-        )
-        .then((c) => {
-          controller = c;
-          if (settled) c.abort();
-        }, (err) => finish(new StepError(`cannot watch ${r.kind.toLowerCase()}/${r.name}: ${apiMessage(err)}`)));
+    const loop = async () => {
+      while (!settled) {
+        const rv = last?.metadata?.resourceVersion;
+        const query = `?fieldSelector=${encodeURIComponent(`metadata.name=${r.name}`)}&allowWatchBookmarks=true${rv ? `&resourceVersion=${rv}` : ''}`;
+        let stale = false;
+        const started = Date.now();
+        try {
+          await kube.http.watch<k8s.V1DaemonSet | k8s.V1Deployment>(
+            `${apiPath(r)}${query}`,
+            (e) => {
+              if (e.type === 'ERROR') stale = true; // e.g. 410 Gone: the resourceVersion is too old
+              else if (e.type === 'DELETED') last = undefined;
+              else if (e.type === 'ADDED' || e.type === 'MODIFIED') last = e.object;
+              if (rolloutState(r.kind, last).ready) finish();
+            },
+            controller.signal,
+          );
+        } catch {
+          stale = true;
+        }
+        if (settled) break;
+        // A watch ends now and then (server timeout); after an error, read again and watch from there.
+        if (stale || Date.now() - started < 200) {
+          await new Promise((res) => setTimeout(res, 300));
+          last = (await read().catch(() => last)) ?? last;
+          if (rolloutState(r.kind, last).ready) finish();
+        }
+      }
     };
-    start(last?.metadata?.resourceVersion);
+    void loop();
   });
 }
 
