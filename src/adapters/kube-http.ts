@@ -1,7 +1,7 @@
 /**
  * The Kubernetes API over plain node:https, for reads (and server-side dry-runs): what --dry-run and a
  * no-op re-run need, without the 0.8 s import of @kubernetes/client-node, which src/adapters/kube.ts loads
- * only to change something or to watch. Reads the kubeconfig itself: token, basic or client-certificate
+ * only to change objects. Reads the kubeconfig itself: token, basic or client-certificate
  * users; CA data, CA file or insecure-skip-tls-verify clusters.
  */
 import https from 'node:https';

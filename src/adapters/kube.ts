@@ -17,7 +17,7 @@ export interface ObjectRef {
   metadata: { name: string; namespace?: string };
 }
 
-/** The full client, loaded only to change something or to watch. */
+/** The full client, loaded only to change objects (apply, delete, replace). */
 export interface KubeFull {
   lib: typeof k8s;
   config: k8s.KubeConfig;
