@@ -1,8 +1,9 @@
 /**
- * The Kubernetes API, through @kubernetes/client-node 1.x (2.x crashes at import on Node 20). Loaded only
- * by commands that talk to the cluster: its import alone costs ~0.8 s. One function per API call shape:
- * server-side apply with a field manager, read, delete, ConfigMap read-modify-replace with retry on
- * conflict, rollout waits by watch with a timeout that says what is not ready and why.
+ * The Kubernetes API. Reads, server-side dry-runs and watches go over node:https (kube-http.ts); changes
+ * through @kubernetes/client-node 1.x (2.x crashes at import on Node 20), imported only then: its import
+ * alone costs ~0.8 s. One function per API call shape: server-side apply with a field manager, read,
+ * delete (waiting until the object is gone), ConfigMap read-modify-replace with retry on conflict,
+ * rollout waits by watch with a timeout that says what is not ready and why.
  */
 import type * as k8s from '@kubernetes/client-node';
 import { connectHttp, listPath, objectPath, type KubeHttp } from './kube-http.js';
