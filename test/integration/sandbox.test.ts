@@ -14,21 +14,14 @@ import { sandboxServiceManager, type SandboxInfo } from '../../src/sandbox/sandb
 import { CLI, ROOT } from '../support/cli.js';
 import { treeDigest } from '../support/node.js';
 import { cli, useSandbox, VENDOR_BIN, type TestSandbox } from '../support/sandbox.js';
+import type { SandboxStatus } from '../../src/sandbox/sandbox.js';
 
 // A quote and a space in the folder name: `sandbox env` must quote what it prints.
 const sandboxA = useSandbox('1.20', { name: "node a's dir" });
 const sandboxB = useSandbox('1.35');
 
-interface Status {
-  type: 'sandbox-status';
-  dir: string;
-  era: string;
-  running: boolean;
-  controlPlane: { name: string; pid: number; alive: boolean }[];
-  services: Record<string, string>;
-  links: string[];
-  serviceLog: number;
-}
+/** What `sandbox status --output json` prints: the sandbox's own status, tagged. */
+type Status = SandboxStatus & { type: 'sandbox-status' };
 
 function status(sb: TestSandbox): { code: number | null; status: Status } {
   const r = cli(['sandbox', 'status', '--dir', sb.dir, '--output', 'json']);
