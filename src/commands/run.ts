@@ -43,6 +43,16 @@ export async function ipCommandFor(paths: SnapPaths): Promise<(args: readonly st
   return (args) => (netns ? ['ip', ['-n', netns, ...args]] : ['ip', [...args]]);
 }
 
+/** How tools reach the node's network (its namespace on a sandbox) and where its bpffs is. */
+export async function nodeNetFor(paths: SnapPaths): Promise<{ netCommand: (cmd: Command) => Command; bpffs: string }> {
+  const marker = await readSandboxMarker(paths);
+  const netns = marker?.netns;
+  return {
+    netCommand: (cmd) => (netns ? ['ip', ['netns', 'exec', netns, cmd[0], ...cmd[1]]] : cmd),
+    bpffs: marker?.bpffs ?? '/sys/fs/bpf',
+  };
+}
+
 /** What a node-changing command works with, inside withNodeSession. */
 export interface NodeSession {
   paths: SnapPaths;
@@ -90,6 +100,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
     await ensureKinds([...Object.values(journal.addons).flatMap((a) => a.steps.map((s) => s.kind)), ...(journal.operation?.steps.map((s) => s.kind) ?? [])]);
     const services = await serviceManagerFor(paths, env);
     const ipCommand = await ipCommandFor(paths);
+    const { netCommand, bpffs } = await nodeNetFor(paths);
     const kubeconfig = globals.kubeconfig ?? `${paths.snapData}/credentials/client.config`;
     const engine: EngineOptions = {
       base: {
@@ -100,6 +111,8 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
         env: { ...env, KUBECONFIG: kubeconfig, ...(lock ? { MK8S_ADDONS_LOCK_TOKEN: lock.owner.token } : {}) },
         run: (cmd, o) => runProcess(cmd, { env, signal: controller.signal, ...o }),
         ipCommand,
+        netCommand,
+        bpffs,
         kubeconfig,
         timeoutMs: globals.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       },

@@ -12,12 +12,15 @@ import { defaultSandboxDir, loadSandbox, sandboxDown, sandboxEnv, sandboxStatus,
 import { resolveSnapPaths, readSandboxMarker } from '../node/node.js';
 import { exists } from '../adapters/fs.js';
 
-const SANDBOX_HELP = `Usage: mk8s-addons sandbox up [--dir DIR] [--layout 1.20|1.35] [--nodes N]
+const SANDBOX_HELP = `Usage: mk8s-addons sandbox up [--dir DIR] [--layout 1.20|1.35] [--nodes N] [--agent auto|real|simulated]
        mk8s-addons sandbox status|env|down [--dir DIR]
 
 A sandbox node: a folder laid out like a MicroK8s node of the chosen era, a real local control plane
-(kube-apiserver, etcd, controllers, kwok nodes) and a network namespace with the node's links. snapd,
-systemd, the container runtime and BPF are simulated (services are state files and a log).
+(kube-apiserver, etcd, controllers, kwok nodes) and a network namespace with the node's links. With
+--agent real (auto: when root and a Cilium build are there) a Cilium 1.20 release runs the real
+cilium-agent for node-0, its CNI plugin and eBPF datapath, under the sandbox's own kubelet; kwok plays
+the other nodes. Simulated, and said so: snapd/systemd (services are state files and a log), container
+images (containers other than the agent do not run), flannel and Calico, Services, Hubble, L7.
 Default DIR: $MK8S_ADDONS_SANDBOX, else ~/.local/state/mk8s-addons/sandbox. Needs root (network namespace).
 
 Examples:
@@ -32,6 +35,7 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
     { flag: '--dir', type: 'string' },
     { flag: '--layout', type: 'string' },
     { flag: '--nodes', type: 'string' },
+    { flag: '--agent', type: 'string' },
   ]);
   if (globals.help) {
     io.stdout.write(SANDBOX_HELP);
@@ -51,9 +55,11 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
       const nodesText = (options.get('--nodes') as string | undefined) ?? '1';
       const nodes = Number(nodesText);
       if (!/^\d+$/.test(nodesText) || nodes < 1 || nodes > 200) throw new UsageError(`invalid --nodes "${nodesText}": give a whole number from 1 to 200`);
+      const agent = (options.get('--agent') as string | undefined) ?? 'auto';
+      if (agent !== 'auto' && agent !== 'real' && agent !== 'simulated') throw new UsageError(`invalid --agent "${agent}": use auto, real (the Cilium agent built by scripts/build-cilium.sh) or simulated`);
       const { env, dropped } = globals.keepProxy ? { env: process.env, dropped: [] } : withoutProxy(process.env);
       if (dropped.length) say(`proxy variables removed for the control plane: ${dropped.join(', ')}`);
-      const info = await sandboxUp({ dir, era: layout as SandboxEra, nodes, env, onProgress: (m) => say(`starting ${m}`) });
+      const info = await sandboxUp({ dir, era: layout as SandboxEra, nodes, env, agent, onProgress: (m) => say(`starting ${m}`) });
       if (json) io.stdout.write(`${JSON.stringify({ type: 'sandbox', action: 'up', ...info })}\n`);
       else io.stdout.write(`sandbox ${info.era} is up in ${info.dir} (${info.nodes} node${info.nodes > 1 ? 's' : ''}); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${quoteWord(info.dir)})"\n`);
       return EXIT.ok;
@@ -74,6 +80,10 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
         for (const c of st.controlPlane) io.stdout.write(`  ${c.name.padEnd(width)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
         for (const [d, s] of Object.entries(st.services)) io.stdout.write(`  ${`daemon-${d}`.padEnd(width)} ${s} (simulated)\n`);
         io.stdout.write(`  links: ${st.links.join(', ') || '(none)'}\n  service log: ${st.serviceLog} entries\n`);
+        if (st.agent.mode === 'real') {
+          io.stdout.write(`  cilium agent: real v${st.agent.version} (built from Cilium's module), run by the sandbox kubelet ${st.agent.kubelet.alive ? `(pid ${st.agent.kubelet.pid})` : '(stopped)'}; other nodes: kwok\n`);
+          for (const [pod, what] of Object.entries(st.agent.pods)) io.stdout.write(`    ${pod}: ${what}\n`);
+        } else io.stdout.write(`  cilium agent: simulated (${st.agent.reason})\n`);
       }
       return st.running ? EXIT.ok : EXIT.precondition;
     }

@@ -46,6 +46,10 @@ export interface StepContext {
   countService(action: 'start' | 'stop' | 'restart', daemon: string): void;
   /** An `ip` command for the node's network namespace (a sandbox's own, or the host's). */
   ipCommand(args: readonly string[]): Command;
+  /** Any tool run in the node's network namespace (`ip netns exec NS ...` on a sandbox; as it is on a host). */
+  netCommand(cmd: Command): Command;
+  /** The node's BPF filesystem (/sys/fs/bpf on a host; a sandbox's own instance). */
+  bpffs: string;
   /** Records a line of output for the user (shown under the step). */
   note(message: string): void;
   /** Kubeconfig for the cluster (default $SNAP_DATA/credentials/client.config). */

@@ -61,6 +61,8 @@ export interface SandboxMarker {
   netns?: string;
   /** The resolv.conf this node's host would have (default /etc/resolv.conf). */
   resolvConf?: string;
+  /** The node's own bpffs instance, when it runs the real Cilium agent (default /sys/fs/bpf). */
+  bpffs?: string;
 }
 
 export async function readSandboxMarker(p: SnapPaths): Promise<SandboxMarker | undefined> {

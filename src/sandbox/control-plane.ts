@@ -45,8 +45,16 @@ export { CONTROL_PLANE_COMPONENTS, type ControlPlaneComponent } from './binaries
 
 /** MicroK8s's service range. */
 export const SERVICE_CIDR = '10.152.183.0/24';
-/** Pod IPs kwok hands out (MicroK8s's default pod range, kept off the service range). */
+/** MicroK8s's default pod range (kept off the service range): the controller-manager's --cluster-cidr. */
 export const POD_CIDR = '10.1.0.0/16';
+/**
+ * Pod IPs kwok hands out on the nodes it plays: the upper half of POD_CIDR, so that they never clash with
+ * the addresses a real CNI plugin gives on a node the sandbox's own kubelet runs (its spec.podCIDR,
+ * 10.1.<index>.0/24).
+ */
+export const KWOK_POD_CIDR = '10.1.128.0/17';
+/** The label kwok selects the nodes it plays by (`--manage-nodes-with-label-selector`). */
+export const KWOK_NODE_LABEL = { key: 'type', kwok: 'kwok', kubelet: 'sandbox-kubelet' } as const;
 /** Issuer of ServiceAccount tokens; independent of the port so that a restart keeps tokens valid. */
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc';
 
@@ -96,8 +104,13 @@ export interface ControlPlane {
   token: string;
   /** `gitVersion` reported by the apiserver, e.g. `v1.34.4`. */
   kubernetesVersion: string;
-  /** Names of the fake nodes kwok keeps Ready. */
+  /** Names of the nodes: kwok keeps them Ready, except those in `kubeletNodes`. */
   nodes: string[];
+  /**
+   * Nodes that kwok leaves alone because the sandbox's own kubelet (src/sandbox/kubelet.ts) keeps them
+   * Ready and runs their pods. Empty: kwok plays every node.
+   */
+  kubeletNodes?: string[];
   ports: ControlPlanePorts;
   components: Record<ControlPlaneComponent, ComponentState>;
 }
@@ -107,6 +120,11 @@ export interface StartControlPlaneOptions {
   dir: string;
   /** Fake nodes `node-0`…; default 1 (MicroK8s is usually one node). */
   nodes?: number;
+  /**
+   * Names of nodes that kwok must not play (the sandbox's kubelet does); fixed when the control plane is
+   * first created. The start does not wait for them to be Ready: their kubelet is not running yet.
+   */
+  kubeletNodes?: string[];
   /** The whole environment of every daemon, not merged with anything (the caller decides about proxy variables). Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Folder with the binaries, searched before the build cache (see locateControlPlaneBinaries). Default: $KUBEBUILDER_ASSETS. */
@@ -494,8 +512,8 @@ function commands(dir: string, bin: ControlPlaneBinaries, ports: ControlPlanePor
         [
           `--kubeconfig=${kubeconfig}`,
           `--config=${f('kwok.yaml')}`,
-          '--manage-all-nodes=true',
-          `--cidr=${POD_CIDR}`,
+          `--manage-nodes-with-label-selector=${KWOK_NODE_LABEL.key}=${KWOK_NODE_LABEL.kwok}`,
+          `--cidr=${KWOK_POD_CIDR}`,
           '--node-lease-duration-seconds=40',
           `--server-address=${local}:${ports.kwok}`,
         ],
@@ -573,8 +591,12 @@ async function publishCredentials(cp: ControlPlane, waiter: Waiter): Promise<voi
 
 const ARCH: Partial<Record<NodeJS.Architecture, string>> = { x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' };
 
-/** A Node object as MicroK8s registers it, for kwok to manage (no taints, so DaemonSets and Deployments land on it). */
-export function fakeNode(name: string, index: number, kubernetesVersion: string): object {
+/**
+ * A Node object as MicroK8s registers it (no taints, so DaemonSets and Deployments land on it), for kwok
+ * to play, or, with `kubelet`, for the sandbox's own kubelet. Its spec.podCIDR is 10.1.<index>.0/24 (what
+ * Cilium's Kubernetes IPAM reads).
+ */
+export function fakeNode(name: string, index: number, kubernetesVersion: string, kubelet = false): object {
   const arch = ARCH[process.arch] ?? process.arch;
   const resources = { cpu: '4', memory: '8Gi', pods: '110', 'ephemeral-storage': '50Gi' };
   return {
@@ -589,11 +611,11 @@ export function fakeNode(name: string, index: number, kubernetesVersion: string)
         'beta.kubernetes.io/os': 'linux',
         'beta.kubernetes.io/arch': arch,
         'node.kubernetes.io/microk8s-controlplane': 'microk8s-controlplane',
-        type: 'kwok',
+        [KWOK_NODE_LABEL.key]: kubelet ? KWOK_NODE_LABEL.kubelet : KWOK_NODE_LABEL.kwok,
       },
-      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      annotations: kubelet ? { 'node.alpha.kubernetes.io/ttl': '0' } : { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
     },
-    spec: {},
+    spec: { podCIDR: nodePodCidr(index), podCIDRs: [nodePodCidr(index)] },
     status: {
       capacity: resources,
       allocatable: resources,
@@ -607,13 +629,18 @@ export function fakeNode(name: string, index: number, kubernetesVersion: string)
   };
 }
 
+/** The pod range of the index-th node: 10.1.<index>.0/24 (within POD_CIDR, below KWOK_POD_CIDR). */
+export function nodePodCidr(index: number): string {
+  return `10.1.${index}.0/24`;
+}
+
 interface NodeList {
   items: { metadata: { name: string }; spec?: { taints?: unknown[] }; status?: { conditions?: { type: string; status: string }[] } }[];
 }
 
 async function createNodes(cp: ControlPlane, names: string[]): Promise<void> {
   for (const [index, name] of names.entries()) {
-    const r = await kubeApi<{ message?: string }>(cp, 'POST', '/api/v1/nodes', fakeNode(name, index, cp.kubernetesVersion));
+    const r = await kubeApi<{ message?: string }>(cp, 'POST', '/api/v1/nodes', fakeNode(name, index, cp.kubernetesVersion, (cp.kubeletNodes ?? []).includes(name)));
     if (r.status !== 201 && r.status !== 409) {
       throw new StepError(`cannot create node ${name}: HTTP ${r.status} ${r.body?.message ?? ''}`.trimEnd(), { phase: `${PHASE}/nodes` });
     }
@@ -652,7 +679,7 @@ function prepareDir(dir: string): { token: string } {
   return { token };
 }
 
-async function newControlPlane(dir: string, token: string, nodes: number, bin: ControlPlaneBinaries): Promise<ControlPlane> {
+async function newControlPlane(dir: string, token: string, nodes: number, bin: ControlPlaneBinaries, kubeletNodes: string[]): Promise<ControlPlane> {
   const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok] = (await freePorts(6)) as [number, number, number, number, number, number];
   const ports: ControlPlanePorts = { etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwok };
   const cmds = commands(dir, bin, ports);
@@ -668,6 +695,7 @@ async function newControlPlane(dir: string, token: string, nodes: number, bin: C
     token,
     kubernetesVersion: '',
     nodes: Array.from({ length: nodes }, (_, i) => `node-${i}`),
+    kubeletNodes,
     ports,
     components,
   };
@@ -692,7 +720,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
   // Before anything is written: missing binaries leave no half-made folder.
   const bin = locateControlPlaneBinaries({ binDir: opts.binDir });
   const { token } = prepareDir(dir);
-  const cp = existing ?? (await newControlPlane(dir, token, opts.nodes ?? 1, bin));
+  const cp = existing ?? (await newControlPlane(dir, token, opts.nodes ?? 1, bin, opts.kubeletNodes ?? []));
   if (existing !== undefined) {
     // Same ports and files, but today's binaries: a fixed binDir or a rebuilt cache takes effect.
     const cmds = commands(dir, bin, cp.ports);
@@ -731,7 +759,9 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
 
     progress('nodes');
     await createNodes(cp, cp.nodes);
-    await waiter.until(`nodes ${cp.nodes.join(', ')} to be Ready without taints`, cp.components.kwok, () => nodesReady(cp, cp.nodes));
+    // Nodes of the sandbox's kubelet become Ready once it runs, after this start.
+    const kwokNodes = cp.nodes.filter((n) => !(cp.kubeletNodes ?? []).includes(n));
+    await waiter.until(`nodes ${kwokNodes.join(', ')} to be Ready without taints`, cp.components.kwok, () => nodesReady(cp, kwokNodes));
     progress('service accounts');
     for (const ns of ['default', 'kube-system']) {
       await waiter.until(

@@ -20,10 +20,11 @@ import { packagePath, toolPath } from '../adapters/package-files.js';
 import { exists, readText } from '../adapters/fs.js';
 import { run, runChecked, withoutProxy } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
-import { startControlPlane, stopControlPlane, controlPlaneStatus, restartComponent } from './control-plane.js';
+import { startControlPlane, stopControlPlane, controlPlaneStatus, restartComponent, loadControlPlane, kubeApi, isRunning, logTail } from './control-plane.js';
 import type { Layout } from '../planner.js';
 import type { SandboxMarker } from '../node/node.js';
 import { sandboxManager, readServiceLog, type ServiceManager } from '../engine/services.js';
+import { agentMode, nodeDir, KUBELET_NODE, prepareNode, readKubeletState, startKubelet, stopKubelet, teardownNode, type AgentMode } from './kubelet-process.js';
 
 export type SandboxEra = '1.20' | '1.35';
 
@@ -37,6 +38,8 @@ export interface SandboxInfo {
   snapCommon: string;
   kubeconfig: string;
   nodes: number;
+  /** Whether node-0 runs the real Cilium agent (the sandbox's kubelet) or kwok simulates it; absent: simulated (older sandboxes). */
+  agent?: AgentMode;
 }
 
 /** Default folder: $MK8S_ADDONS_SANDBOX, else ~/.local/state/mk8s-addons/sandbox. */
@@ -116,7 +119,7 @@ async function stateOf(info: SandboxInfo, daemon: string, active: boolean): Prom
 }
 
 /** Creates (or starts again) a sandbox node. */
-export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: number; env: NodeJS.ProcessEnv; onProgress?: (msg: string) => void }): Promise<SandboxInfo> {
+export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: number; env: NodeJS.ProcessEnv; agent?: 'auto' | 'real' | 'simulated'; onProgress?: (msg: string) => void }): Promise<SandboxInfo> {
   const dir = path.resolve(opts.dir);
   const progress = opts.onProgress ?? (() => {});
   const existing = await readText(infoFile(dir));
@@ -133,10 +136,17 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     kubeconfig: path.join(dir, 'data', 'credentials', 'client.config'),
     // The control plane only ever adds nodes: a smaller --nodes on a running sandbox keeps the ones it has.
     nodes: Math.max(opts.nodes, before?.nodes ?? 0),
+    ...(before?.agent ? { agent: before.agent } : {}),
   };
   progress(`network namespace ${info.netns}`);
   await ensureNetns(info.netns);
   if (!existing) {
+    try {
+      info.agent = await agentMode(dir, opts.agent ?? 'auto', opts.env);
+    } catch (err) {
+      throw new PreconditionError(`--agent real: ${(err as Error).message}`);
+    }
+    progress(info.agent.mode === 'real' ? `real Cilium agent ${info.agent.version} for ${KUBELET_NODE}` : `simulated Cilium agent (${info.agent.reason})`);
     progress(`layout ${opts.era} in ${dir}`);
     for (const d of [info.snap, info.snapCommon, path.join(info.snapData, 'var', 'lock'), path.join(info.snapData, 'opt', 'cni', 'bin'), path.join(info.snapData, 'credentials'), path.join(dir, 'services')]) {
       await mkdir(d, { recursive: true });
@@ -152,7 +162,14 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
       await writeFile(path.join(info.snapData, 'var', 'lock', 'no-flanneld'), '');
     }
     await writeFile(path.join(dir, 'resolv.conf'), '# sandbox host resolv.conf (systemd-resolved stub, as on Ubuntu)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n');
-    const marker: SandboxMarker = { sandbox: true, dir, layout: info.layout, netns: info.netns, resolvConf: path.join(dir, 'resolv.conf') };
+    const marker: SandboxMarker = {
+      sandbox: true,
+      dir,
+      layout: info.layout,
+      netns: info.netns,
+      resolvConf: path.join(dir, 'resolv.conf'),
+      ...(info.agent?.mode === 'real' ? { bpffs: path.join(nodeDir(dir), 'bpffs') } : {}),
+    };
     await writeFile(path.join(info.snapData, 'mk8s-addons-sandbox.json'), `${JSON.stringify(marker, null, 2)}\n`);
     await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
   }
@@ -169,18 +186,43 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
 /** Starts the control plane and the services ("microk8s start"), with the environment given. */
 export async function startSandbox(info: SandboxInfo, env: NodeJS.ProcessEnv, progress: (msg: string) => void = () => {}): Promise<void> {
   progress('control plane');
-  const cp = await startControlPlane({ dir: path.join(info.dir, 'cp'), nodes: info.nodes, env, onProgress: (c) => progress(`control plane: ${c}`) });
+  const real = info.agent?.mode === 'real';
+  const cp = await startControlPlane({ dir: path.join(info.dir, 'cp'), nodes: info.nodes, env, ...(real ? { kubeletNodes: [KUBELET_NODE] } : {}), onProgress: (c) => progress(`control plane: ${c}`) });
   await copyFile(cp.kubeconfig, info.kubeconfig);
   const services = sandboxServiceManager(info);
   for (const daemon of ERA_DAEMONS[info.era]) {
     if (daemon === 'flanneld') await services.act('start', daemon, { env });
     else await stateOf(info, daemon, true);
   }
+  if (real) {
+    progress(`kubelet for ${KUBELET_NODE} (real Cilium agent)`);
+    await prepareNode(info);
+    startKubelet(info.dir, env);
+    await waitNodeReady(info, KUBELET_NODE);
+  }
   await rm(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), { force: true });
+}
+
+/** Waits until the sandbox kubelet has made its node Ready (and the node lifecycle controller lifted its taints). */
+async function waitNodeReady(info: SandboxInfo, node: string, timeoutMs = 60_000): Promise<void> {
+  const cp = loadControlPlane(path.join(info.dir, 'cp'));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await kubeApi<{ spec?: { taints?: unknown[] }; status?: { conditions?: { type: string; status: string }[] } }>(cp, 'GET', `/api/v1/nodes/${node}`);
+    const ready = r.body?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    if (ready && (r.body?.spec?.taints ?? []).length === 0) return;
+    const state = readKubeletState(info.dir);
+    if (state && !isRunning(state)) {
+      throw new PreconditionError(`the sandbox kubelet exited before ${node} was Ready; last lines of ${path.join(info.dir, 'node', 'kubelet.log')}: ${logTail(path.join(info.dir, 'node', 'kubelet.log'))}`);
+    }
+    if (Date.now() > deadline) throw new PreconditionError(`${node} was not Ready within ${timeoutMs / 1000} s of the sandbox kubelet's start; see ${path.join(info.dir, 'node', 'kubelet.log')}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
 }
 
 /** Stops the control plane and the services ("microk8s stop"): the node is stopped, not removed. */
 export async function stopSandbox(info: SandboxInfo): Promise<void> {
+  await stopKubelet(info.dir);
   await stopControlPlane(path.join(info.dir, 'cp'));
   for (const daemon of ERA_DAEMONS[info.era]) await stateOf(info, daemon, false);
   await writeFile(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), '');
@@ -189,8 +231,10 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
 /** Stops everything and removes the folder and the network namespace. */
 export async function sandboxDown(dir: string): Promise<void> {
   const resolved = path.resolve(dir);
+  await stopKubelet(resolved);
   if (await exists(path.join(resolved, 'cp'))) await stopControlPlane(path.join(resolved, 'cp'));
   const netns = netnsFor(resolved);
+  await teardownNode({ dir: resolved, netns });
   const list = await run(['ip', ['netns', 'list']]);
   if (list.stdout.split('\n').some((l) => l.split(' ')[0] === netns)) await ip(['netns', 'delete', netns]);
   if (await exists(infoFile(resolved))) await rm(resolved, { recursive: true, force: true });
@@ -205,6 +249,8 @@ export interface SandboxStatus {
   services: Record<string, string>;
   links: string[];
   serviceLog: number;
+  /** The Cilium agent of node-0: real (with the kubelet's pid and what runs per pod) or simulated, and why. */
+  agent: { mode: 'real'; version: string; kubelet: { pid: number; alive: boolean }; pods: Record<string, string> } | { mode: 'simulated'; reason: string };
 }
 
 export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
@@ -227,6 +273,13 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
     services,
     links: names,
     serviceLog: (await readServiceLog(info.dir)).length,
+    agent: agentStatus(info),
   };
+}
+
+function agentStatus(info: SandboxInfo): SandboxStatus['agent'] {
+  if (info.agent?.mode !== 'real') return { mode: 'simulated', reason: info.agent?.reason ?? 'made by an older mk8s-addons (kwok plays every node)' };
+  const state = readKubeletState(info.dir);
+  return { mode: 'real', version: info.agent.version, kubelet: { pid: state?.pid ?? 0, alive: state ? isRunning(state) : false }, pods: state?.pods ?? {} };
 }
 

@@ -12,6 +12,7 @@ import type { Step, StepContext, UndoRecord } from '../step.js';
 import type { StepKindImpl } from './types.js';
 import { InternalError, StepError } from '../../errors.js';
 import { unifiedDiff } from '../../output/diff.js';
+import { leftoversRecord, removeLeftovers, type Leftovers } from './leftovers.js';
 
 /**
  * Undo waits at least two minutes: a short --timeout is for the rollout the user waits on, and must not
@@ -48,6 +49,7 @@ const helmRelease: StepKindImpl = {
     const postRenderer = p.postRenderer as Command | undefined;
     const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
     const skipCrds = p.skipCrds === true;
+    const leftovers = p.leftovers as Leftovers | undefined;
     return {
       ...seed.meta,
       async check(ctx) {
@@ -68,7 +70,16 @@ const helmRelease: StepKindImpl = {
       },
       async prepare(ctx) {
         const st = await helm.releaseState(helmContext(ctx, binary), { release, namespace });
-        return { helm: binary, release, namespace, previousRevision: st && st.release.status === 'deployed' ? Number(st.release.revision) : null, ...(waitGone ? { waitGone } : {}) };
+        const previousRevision = st && st.release.status === 'deployed' ? Number(st.release.revision) : null;
+        return {
+          helm: binary,
+          release,
+          namespace,
+          previousRevision,
+          ...(waitGone ? { waitGone } : {}),
+          // What the release's agent will leave on the node, removed when the release is uninstalled.
+          ...(leftovers && previousRevision === null ? { leftovers: await leftoversRecord(leftovers) } : {}),
+        };
       },
       async apply(ctx) {
         await helm.upgradeInstall(helmContext(ctx, binary, seed.phase), { release, chart, namespace, values: [values], skipCrds, ...(postRenderer ? { postRenderer } : {}) });
@@ -94,6 +105,8 @@ const helmRelease: StepKindImpl = {
         throw new StepError(`release ${ref.release} was uninstalled but ${err.message}`);
       });
     }
+    const left = record.leftovers as { spec: Leftovers; existed: string[] } | undefined;
+    if (left && record.previousRevision === null) await removeLeftovers(ctx, left, `release ${ref.release}`);
   },
 };
 
