@@ -10,8 +10,9 @@ import { release } from 'node:os';
 import path from 'node:path';
 import { PreconditionError, StepError, UsageError } from '../errors.js';
 import { printCommand, run, type Command, type RunResult } from './process.js';
+import { packagePath } from './package-files.js';
 
-export type Tool = 'bpftool' | 'tc' | 'ip';
+export type Tool = 'bpftool' | 'tc' | 'ip' | 'python3';
 
 /** Absolute paths of the tools; null where not installed. */
 export type ToolPaths = Record<Tool, string | null>;
@@ -41,7 +42,7 @@ export function findTool(name: string, searchPath: string = process.env.PATH ?? 
 }
 
 export function findTools(): ToolPaths {
-  return { bpftool: findTool('bpftool'), tc: findTool('tc'), ip: findTool('ip') };
+  return { bpftool: findTool('bpftool'), tc: findTool('tc'), ip: findTool('ip'), python3: findTool('python3') };
 }
 
 /** The tuple run inside the namespace: `ip netns exec NAME FILE ARGS...`. */
@@ -130,6 +131,57 @@ export async function tcFilterShow(ctx: ToolContext, dev: string, hook: 'ingress
 /** The running kernel's release (`uname -r`); the same inside any network namespace. */
 export function kernelRelease(): string {
   return release();
+}
+
+/** One tcx or netkit attachment as the kernel reports it (scripts/tcx-query.py). */
+export interface KernelTcxAttachment {
+  ifname: string;
+  ifindex: number;
+  kind: 'tcx' | 'netkit';
+  hook: string;
+  prog_id: number;
+  link_id: number | null;
+  /** The kernel's copy of the program name: 15 characters at most. */
+  kernel_name: string | null;
+}
+
+export const TCX_QUERY_SCRIPT = packagePath('scripts', 'tcx-query.py');
+export const tcxQueryCommand = (ctx: ToolContext): Command => inNetns([ctx.paths.python3 ?? 'python3', [TCX_QUERY_SCRIPT]], ctx);
+
+/**
+ * The tcx and netkit attachments of every interface, asked of the kernel (BPF_PROG_QUERY) by
+ * scripts/tcx-query.py: for hosts whose bpftool (before 7.3) cannot list them. Undefined without python3.
+ */
+export async function tcxQuery(ctx: ToolContext): Promise<KernelTcxAttachment[] | undefined> {
+  if (ctx.paths.python3 === null) return undefined;
+  const cmd = tcxQueryCommand(ctx);
+  const r = await run(cmd, { phase: 'datapath' });
+  let doc: { attachments?: KernelTcxAttachment[]; error?: string };
+  try {
+    doc = JSON.parse(r.stdout) as typeof doc;
+  } catch {
+    if (r.exitCode !== 0) stdoutOf(cmd, r, ctx); // throws what to do
+    throw new StepError(`${printCommand(cmd)} printed no JSON: ${r.stdout.slice(0, 200)}`, { phase: 'datapath' });
+  }
+  if (doc.error !== undefined) {
+    if (r.exitCode === 3) throw new PreconditionError(`${printCommand(cmd)}: ${doc.error}, e.g. sudo mk8s-addons datapath`);
+    throw new StepError(`${printCommand(cmd)}: ${doc.error}`, { phase: 'datapath' });
+  }
+  return doc.attachments ?? [];
+}
+
+/** Program names by id from `bpftool -j prog show` (full names, where the kernel keeps 15 characters). */
+export async function bpftoolProgramNames(ctx: ToolContext): Promise<Map<number, string>> {
+  const names = new Map<number, string>();
+  if (ctx.paths.bpftool === null) return names;
+  const r = await run(inNetns([ctx.paths.bpftool, ['-j', 'prog', 'show']], ctx), { phase: 'datapath' });
+  if (r.exitCode !== 0) return names;
+  try {
+    for (const p of JSON.parse(r.stdout) as { id?: number; name?: string }[]) if (typeof p.id === 'number' && p.name) names.set(p.id, p.name);
+  } catch {
+    // not JSON: names stay the kernel's
+  }
+  return names;
 }
 
 /** Reads a file given with --from. */

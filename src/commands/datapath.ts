@@ -17,6 +17,8 @@ import {
   kernelRelease,
   readSavedOutput,
   tcFilterShow,
+  tcxQuery,
+  bpftoolProgramNames,
   type ToolContext,
   type ToolPaths,
 } from '../adapters/datapath-tools.js';
@@ -26,7 +28,7 @@ import { parseTcFilterShow } from '../datapath/tc.js';
 import { parseIpLinkJson, type ParsedLinks } from '../datapath/links.js';
 import { parseSavedOutput, unparsedNote } from '../datapath/saved.js';
 import { judgeDatapath, tcxBlindSpot } from '../datapath/judge.js';
-import { parseCiliumVersion } from '../datapath/naming.js';
+import { makeAttachment, parseCiliumVersion } from '../datapath/naming.js';
 import { datapathHelp, renderDatapath } from '../datapath/render.js';
 
 /** The datapath command's own options. */
@@ -136,6 +138,25 @@ export async function observeDatapath(ctx: ToolContext): Promise<Observation> {
 }
 
 /**
+ * Adds the tcx/netkit attachments that the kernel reports (scripts/tcx-query.py) and the listing did not
+ * show: bpftool before 7.3 and `tc filter show` cannot see them. True when the kernel was asked.
+ */
+export async function addKernelTcx(obs: Observation, ctx: ToolContext): Promise<boolean> {
+  const found = await tcxQuery(ctx);
+  if (found === undefined) return false;
+  const names = found.length > 0 ? await bpftoolProgramNames(ctx) : new Map<number, string>();
+  const seen = new Set(obs.attachments.map((a) => `${a.interface}/${a.kind}/${a.hook}/${a.programId}`));
+  let added = 0;
+  for (const k of found) {
+    if (seen.has(`${k.ifname}/${k.kind}/${k.hook}/${k.prog_id}`)) continue;
+    obs.attachments.push(makeAttachment({ interface: k.ifname, ifindex: k.ifindex, kind: k.kind, hook: k.hook, name: names.get(k.prog_id) ?? k.kernel_name, programId: k.prog_id, linkId: k.link_id }));
+    added++;
+  }
+  if (added > 0) obs.notes.push(`${added} tcx/netkit attachment(s) read from the kernel (BPF_PROG_QUERY), which ${obs.source === 'tc' ? 'tc filter show' : 'this bpftool'} cannot list`);
+  return true;
+}
+
+/**
  * Checks the node's datapath (for `datapath` and `status --datapath`). Throws a PreconditionError when the
  * tools or privileges are missing, a UsageError for a namespace that does not exist.
  */
@@ -146,7 +167,12 @@ export async function checkDatapath(opts: CheckOptions): Promise<DatapathReport>
   const obs = await observeDatapath(ctx);
   const kernel = kernelRelease();
   const tool = obs.source === 'tc' ? 'tc' : 'bpftool';
-  const blind = tcxBlindSpot(obs, { tool, kernelRelease: kernel, bpftoolVersion: tool === 'bpftool' ? await bpftoolVersion(ctx) : undefined }, opts.ciliumVersion);
+  const version = tool === 'bpftool' ? await bpftoolVersion(ctx) : undefined;
+  const visibility = { tool, kernelRelease: kernel, bpftoolVersion: version } as const;
+  // Where the listing cannot show tcx, the kernel is asked directly; only without python3 is it a blind spot.
+  const spot = tcxBlindSpot(obs, visibility);
+  if ((spot.note ?? spot.fatal) !== undefined && (await addKernelTcx(obs, ctx))) return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion });
+  const blind = tcxBlindSpot(obs, visibility, opts.ciliumVersion);
   if (blind.fatal !== undefined) throw new PreconditionError(blind.fatal);
   if (blind.note !== undefined) obs.notes.push(blind.note);
   return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion });

@@ -26,7 +26,7 @@ export interface AgentNode {
   netns: string;
   /** A private bpffs instance mounted for this node (DIR/node/bpffs). */
   bpffs: string;
-  /** A sub-cgroup of the cgroup2 hierarchy for this node. */
+  /** A sub-cgroup of the cgroup2 hierarchy for this node (bind-mounted in the node's folder, outside /sys). */
   cgroupRoot: string;
   /** The shadow procfs folder (see AGENT_OVERRIDES). */
   procfs: string;

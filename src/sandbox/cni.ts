@@ -42,14 +42,22 @@ export async function activeCniNetwork(confDir: string): Promise<CniNetwork | un
   return undefined;
 }
 
-/** `KEY=value` lines of a shell environment file such as args/containerd-env (comments and commands skipped). */
-export function parseEnvFile(text: string | undefined): Record<string, string> {
+/**
+ * `KEY=value` lines of a shell environment file such as args/containerd-env (comments and commands
+ * skipped), `$NAME` and `${NAME}` expanded from `vars` and the lines before, as the shell sourcing it does.
+ */
+export function parseEnvFile(text: string | undefined, vars: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = {};
+  const expand = (v: string) => v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a: string | undefined, b: string | undefined) => out[(a ?? b)!] ?? vars[(a ?? b)!] ?? '');
   for (const line of (text ?? '').split('\n')) {
     const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
     if (!m) continue;
     let value = (m[2] as string).trim();
-    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) value = value.slice(1, -1);
+    if (value.startsWith("'") && value.endsWith("'")) value = value.slice(1, -1);
+    else {
+      if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      value = expand(value);
+    }
     out[m[1] as string] = value;
   }
   return out;

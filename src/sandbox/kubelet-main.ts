@@ -12,7 +12,7 @@ import { locateCiliumBuild } from './cilium-binaries.js';
 import { agentPath } from './cilium-agent.js';
 import { loadControlPlane, nodePodCidr } from './control-plane.js';
 import { SandboxKubelet } from './kubelet.js';
-import { KUBELET_NODE, KUBELET_NODE_IP, nodeCgroup, nodeDir } from './kubelet-process.js';
+import { KUBELET_NODE, KUBELET_NODE_IP, nodeDir } from './kubelet-process.js';
 import { serveHostRelay } from './relay.js';
 import type { SandboxInfo } from './sandbox.js';
 
@@ -55,7 +55,7 @@ async function main(dir: string): Promise<void> {
       agentNode: {
         netns: info.netns,
         bpffs: path.join(nd, 'bpffs'),
-        cgroupRoot: nodeCgroup(dir) ?? path.join(nd, 'cgroup'),
+        cgroupRoot: path.join(nd, 'cgroup'),
         procfs: path.join(nd, 'procfs'),
         kubeconfig: path.join(nd, 'agent.kubeconfig'),
         runView: path.join(nd, 'run-view'),

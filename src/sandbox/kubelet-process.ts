@@ -7,6 +7,7 @@
  * DIR/node/
  *   kubelet.json, kubelet.log    the kubelet's state (its pid, the agents it runs, what runs per pod) and log
  *   bpffs/                       a bpffs instance of this node (mounted in the host's mount namespace)
+ *   cgroup/                      the node's sub-cgroup of the host's cgroup2 hierarchy, bind-mounted
  *   procfs/                      the shadow procfs (sys/net -> /proc/sys/net, sys/kernel/* copies)
  *   run-view/                    the agent's /run (see src/sandbox/agent-launcher.ts)
  *   apiserver.sock               the relay's host half (src/sandbox/relay.ts)
@@ -87,10 +88,15 @@ function mounted(at: string): boolean {
 export async function prepareNode(p: { dir: string; netns: string }): Promise<void> {
   const nd = nodeDir(p.dir);
   mkdirSync(nd, { recursive: true, mode: 0o700 });
-  // eth0: a dummy device standing for the node's NIC (its InternalIP, the default route): the agent's native device.
+  // eth0: the node's NIC (its InternalIP, the default route), the agent's native device. A veth whose other
+  // end is in a namespace of its own standing for the LAN (this kernel may have no dummy devices).
   const show = await run(['ip', ['-n', p.netns, 'link', 'show', 'eth0']]);
   if (show.exitCode !== 0) {
-    await runChecked(['ip', ['-n', p.netns, 'link', 'add', 'eth0', 'type', 'dummy']]);
+    const lan = `${p.netns}-lan`;
+    const have = await run(['ip', ['netns', 'list']]);
+    if (!have.stdout.split('\n').some((l) => l.split(' ')[0] === lan)) await runChecked(['ip', ['netns', 'add', lan]]);
+    await runChecked(['ip', ['-n', p.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'uplink', 'netns', lan]]);
+    await runChecked(['ip', ['-n', lan, 'link', 'set', 'uplink', 'up']]);
     await runChecked(['ip', ['-n', p.netns, 'address', 'add', `${KUBELET_NODE_IP}/24`, 'dev', 'eth0']]);
     await runChecked(['ip', ['-n', p.netns, 'link', 'set', 'eth0', 'up']]);
     await runChecked(['ip', ['-n', p.netns, 'route', 'add', 'default', 'dev', 'eth0']]);
@@ -98,8 +104,15 @@ export async function prepareNode(p: { dir: string; netns: string }): Promise<vo
   const bpffs = path.join(nd, 'bpffs');
   mkdirSync(bpffs, { recursive: true });
   if (!mounted(bpffs)) await runChecked(['mount', ['-t', 'bpf', 'bpf', bpffs]]);
+  // The sub-cgroup, bind-mounted into the node's folder: `ip netns exec` mounts a fresh /sys for the agent,
+  // in which the host's cgroup mounts under /sys/fs/cgroup do not exist.
   const cgroup = nodeCgroup(p.dir);
-  if (cgroup) mkdirSync(cgroup, { recursive: true });
+  if (cgroup) {
+    mkdirSync(cgroup, { recursive: true });
+    const at = path.join(nd, 'cgroup');
+    mkdirSync(at, { recursive: true });
+    if (!mounted(at)) await runChecked(['mount', ['--bind', cgroup, at]]);
+  }
   const procfs = path.join(nd, 'procfs', 'sys');
   mkdirSync(path.join(procfs, 'kernel'), { recursive: true });
   if (!existsSync(path.join(procfs, 'net'))) symlinkSync('/proc/sys/net', path.join(procfs, 'net'));
@@ -109,14 +122,17 @@ export async function prepareNode(p: { dir: string; netns: string }): Promise<vo
   }
 }
 
-/** Undoes prepareNode (after the kubelet and its agents have stopped): pod namespaces, bpffs, the cgroup. */
+/** Undoes prepareNode (after the kubelet and its agents have stopped): pod and LAN namespaces, bpffs, the cgroup. */
 export async function teardownNode(p: { dir: string; netns: string }): Promise<void> {
   const list = await run(['ip', ['netns', 'list']]);
   for (const name of list.stdout.split('\n').map((l) => l.split(' ')[0] ?? '')) {
-    if (name.startsWith(`${p.netns}-p`)) await run(['ip', ['netns', 'delete', name]]);
+    // The pods' namespaces (-p<uid>) and the LAN end of eth0 (-lan).
+    if (name.startsWith(`${p.netns}-`)) await run(['ip', ['netns', 'delete', name]]);
   }
   const bpffs = path.join(nodeDir(p.dir), 'bpffs');
   if (mounted(bpffs)) await runChecked(['umount', [bpffs]]);
+  const cgroupAt = path.join(nodeDir(p.dir), 'cgroup');
+  if (mounted(cgroupAt)) await runChecked(['umount', [cgroupAt]]);
   const cgroup = nodeCgroup(p.dir);
   if (cgroup && existsSync(cgroup)) {
     // Child cgroups first (the agent makes none today; a future one would).

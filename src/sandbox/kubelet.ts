@@ -181,17 +181,22 @@ export class SandboxKubelet {
       });
   }
 
+  /** Pods whose sync runs now: pods sync side by side (a CNI ADD waiting for the agent holds no other pod), each once at a time. */
+  private readonly inFlight = new Set<string>();
+
   private async syncAll(): Promise<void> {
     for (const [uid, pod] of this.pods) {
-      try {
-        await this.sync(pod);
-      } catch (err) {
-        this.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).message}`);
-      }
-      void uid;
+      if (this.inFlight.has(uid)) continue;
+      this.inFlight.add(uid);
+      void this.sync(pod)
+        .catch((err: Error) => this.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${err.message}`))
+        .finally(() => {
+          this.inFlight.delete(uid);
+          this.writeState();
+        });
     }
     for (const [uid, lp] of this.local) {
-      if (!this.pods.has(uid)) {
+      if (!this.pods.has(uid) && !this.inFlight.has(uid)) {
         this.log(`pod ${lp.namespace}/${lp.name} is gone from the API: stopping it`);
         await this.teardown(lp).catch((err: Error) => this.log(`teardown ${lp.name}: ${err.message}`));
         this.local.delete(uid);
@@ -302,7 +307,9 @@ export class SandboxKubelet {
     } catch {
       text = undefined;
     }
-    return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...parseEnvFile(text) };
+    // The snap's environment, as containerd's start script has it, then the file sourced on top.
+    const snap = { SNAP: path.join(path.dirname(this.node.snapData), 'snap'), SNAP_DATA: this.node.snapData, SNAP_COMMON: path.join(path.dirname(this.node.snapData), 'common') };
+    return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...snap, ...parseEnvFile(text, snap) };
   }
 
   private async failed(pod: Pod, reason: string, message: string): Promise<void> {

@@ -12,7 +12,7 @@ import type { Step, StepContext, UndoRecord } from '../step.js';
 import type { StepKindImpl } from './types.js';
 import { InternalError, StepError } from '../../errors.js';
 import { unifiedDiff } from '../../output/diff.js';
-import { leftoversRecord, removeLeftovers, type Leftovers } from './leftovers.js';
+import { leftoversRecord, removeLeftovers, type Leftovers, type LeftoversRecord } from './leftovers.js';
 
 /**
  * Undo waits at least two minutes: a short --timeout is for the rollout the user waits on, and must not
@@ -78,7 +78,7 @@ const helmRelease: StepKindImpl = {
           previousRevision,
           ...(waitGone ? { waitGone } : {}),
           // What the release's agent will leave on the node, removed when the release is uninstalled.
-          ...(leftovers && previousRevision === null ? { leftovers: await leftoversRecord(leftovers) } : {}),
+          ...(leftovers && previousRevision === null ? { leftovers: await leftoversRecord(leftovers, ctx.bpffs) } : {}),
         };
       },
       async apply(ctx) {
@@ -105,7 +105,7 @@ const helmRelease: StepKindImpl = {
         throw new StepError(`release ${ref.release} was uninstalled but ${err.message}`);
       });
     }
-    const left = record.leftovers as { spec: Leftovers; existed: string[] } | undefined;
+    const left = record.leftovers as LeftoversRecord | undefined;
     if (left && record.previousRevision === null) await removeLeftovers(ctx, left, `release ${ref.release}`);
   },
 };

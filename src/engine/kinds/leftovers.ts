@@ -28,11 +28,31 @@ export interface Leftovers {
 /** `*` any run of characters, `?` one character. */
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
 
-/** The part of the record taken when the release is installed: which of `paths` existed then. */
-export async function leftoversRecord(spec: Leftovers): Promise<{ spec: Leftovers; existed: string[] }> {
+/** What undo needs: the spec, which paths existed already, and the folders that did not (removed again when empty). */
+export interface LeftoversRecord {
+  spec: Leftovers;
+  existed: string[];
+  /** Folders above the paths and pins that did not exist when the release was installed, deepest first. */
+  created?: string[];
+}
+
+/** The folders from `file`'s parent up that do not exist, up to (not including) `root`. */
+async function missingParents(file: string, root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let dir = path.dirname(file); dir.startsWith(`${root}/`) && !(await exists(dir)); dir = path.dirname(dir)) out.push(dir);
+  return out;
+}
+
+/** The part of the record taken when the release is installed. */
+export async function leftoversRecord(spec: Leftovers, bpffs: string): Promise<LeftoversRecord> {
   const existed: string[] = [];
-  for (const p of spec.paths ?? []) if (await exists(p)) existed.push(p);
-  return { spec, existed };
+  const created = new Set<string>();
+  for (const p of spec.paths ?? []) {
+    if (await exists(p)) existed.push(p);
+    else for (const d of await missingParents(p, '')) created.add(d);
+  }
+  for (const pin of spec.pins ?? []) for (const d of await missingParents(path.join(bpffs, pin), bpffs)) created.add(d);
+  return { spec, existed, created: [...created].sort((a, b) => b.length - a.length) };
 }
 
 interface TcFilter {
@@ -54,7 +74,7 @@ export function parseTcFilters(text: string, dev: string, hook: 'ingress' | 'egr
 }
 
 /** Removes what the record says the agent left; true when anything was removed. */
-export async function removeLeftovers(ctx: StepContext, record: { spec: Leftovers; existed: string[] }, phase: string): Promise<boolean> {
+export async function removeLeftovers(ctx: StepContext, record: LeftoversRecord, phase: string): Promise<boolean> {
   const { spec, existed } = record;
   let removed = false;
   const list = await ctx.run(ctx.ipCommand(['-j', 'link', 'show']), { signal: ctx.signal });
@@ -95,6 +115,13 @@ export async function removeLeftovers(ctx: StepContext, record: { spec: Leftover
     if (existed.includes(p) || !(await exists(p))) continue;
     await removeTree(p);
     removed = true;
+  }
+  // Folders made for them (var/run, the bpffs's tc/globals) go when nothing else is in them.
+  for (const dir of record.created ?? []) {
+    if ((await exists(dir)) && (await listDir(dir)).length === 0) {
+      await removeTree(dir);
+      removed = true;
+    }
   }
   return removed;
 }

@@ -20,11 +20,20 @@ function str(seed: StepSeed, key: string): string {
 
 // ---------------------------------------------------------------------------------------------- file
 
-/** Wanted content: given whole (`content`) or as regex replacements of the current content (`replace`). */
+/**
+ * Wanted content: given whole (`content`), as regex replacements of the current content (`replace`), or as
+ * one `line` that must be in the file (appended when it is not; a missing file is created with it).
+ */
 function wantedContent(seed: StepSeed, current: string | undefined): string | undefined {
   if (typeof seed.params.content === 'string') return seed.params.content;
+  if (typeof seed.params.line === 'string') {
+    const line = seed.params.line;
+    if (current === undefined) return `${line}\n`;
+    if (current.split(/\r?\n/).includes(line)) return current;
+    return `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${line}\n`;
+  }
   const edits = seed.params.replace as { find: string; with: string }[] | undefined;
-  if (!edits) throw new InternalError(`step ${seed.phase}: a file step needs "content" or "replace"`);
+  if (!edits) throw new InternalError(`step ${seed.phase}: a file step needs "content", "line" or "replace"`);
   if (current === undefined) return undefined; // nothing to edit: the file is absent
   return edits.reduce((text, e) => text.replace(new RegExp(e.find, 'gm'), e.with), current);
 }
