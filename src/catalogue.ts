@@ -19,6 +19,7 @@ export const STEP_KINDS = [
   'kube-wait', // wait for a rollout or for pods to go
   'kube-restart-pods', // restart pods not managed by the new CNI
   'helm-release', // helm upgrade --install / uninstall / rollback
+  'pod-file', // a program copied out of a running pod's image (exec tar, as kubectl cp)
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 

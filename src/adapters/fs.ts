@@ -53,7 +53,7 @@ async function fsyncDir(dir: string): Promise<void> {
  * Writes `content` atomically. An existing file keeps its mode and owner; a new one gets `mode`
  * (default 0644) and the owner of its folder.
  */
-export async function writeAtomic(file: string, content: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+export async function writeAtomic(file: string, content: string | Buffer, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
   let mode = opts.mode ?? 0o644;
@@ -68,7 +68,7 @@ export async function writeAtomic(file: string, content: string, opts: { mode?: 
   const tmp = path.join(dir, `.${path.basename(file)}.mk8s-addons-${process.pid}.tmp`);
   const handle = await fsp.open(tmp, 'w', mode);
   try {
-    await handle.writeFile(content, 'utf8');
+    await handle.writeFile(content);
     await handle.chmod(mode);
     if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
     await handle.sync();

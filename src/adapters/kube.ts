@@ -339,3 +339,30 @@ export async function waitPodsGone(kube: Kube, namespace: string, labelSelector:
 export async function serverVersion(kube: Kube): Promise<string> {
   return (await get<{ gitVersion: string }>(kube, '/version')).gitVersion;
 }
+
+/**
+ * Runs `command` in a container through the API (exec, as `kubectl exec` does) and resolves with its
+ * stdout bytes; a non-zero exit or a refused exec is a StepError carrying its stderr.
+ */
+export async function execCapture(kube: Kube, ref: { namespace: string; pod: string; container: string }, command: string[], opts: { timeoutMs: number }): Promise<Buffer> {
+  const { lib, config } = await kube.full();
+  const { Writable } = await import('node:stream');
+  const out: Buffer[] = [];
+  let err = '';
+  const stdout = new Writable({ write: (chunk: Buffer, _e, cb) => (out.push(Buffer.from(chunk)), cb()) });
+  const stderr = new Writable({ write: (chunk: Buffer, _e, cb) => ((err += chunk.toString('utf8')), cb()) });
+  const where = `${ref.namespace}/${ref.pod} (container ${ref.container})`;
+  return new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StepError(`exec in ${where} did not finish within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    new lib.Exec(config)
+      .exec(ref.namespace, ref.pod, ref.container, command, stdout, stderr, null, false, (status) => {
+        clearTimeout(timer);
+        if (status.status === 'Success') resolve(Buffer.concat(out));
+        else reject(new StepError(`exec in ${where} failed: ${status.message ?? status.reason ?? 'no status'}${err.trim() ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`));
+      })
+      .catch((e: Error) => {
+        clearTimeout(timer);
+        reject(new StepError(`cannot exec in ${where}: ${e.message}`));
+      });
+  });
+}

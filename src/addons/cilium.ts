@@ -151,6 +151,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
       calicoObjects: await calicoObjects(path.join(files.cniNetwork, 'cni.yaml')),
       wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
+      agentCli: agentCli(version),
       // 1.8's crds/ holds only a monitoring.coreos.com/v1beta1 ServiceMonitor CRD (for Prometheus Operator),
       // which Kubernetes 1.22+ rejects; Cilium's own CRDs are registered by the agent and operator.
       skipCrds: compareVersions(version, '1.9.0') < 0,

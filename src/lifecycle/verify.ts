@@ -6,7 +6,8 @@
  *
  * | kind | what must hold |
  * |---|---|
- * | file | the file exists (absent for a `remove` step), with the manifest's content or edits when they are literal |
+ * | file | the file exists (absent for a `remove` step), with the manifest's content, edits or line when they are literal |
+ * | pod-file | the program copied out of the pod is there |
  * | args-flag | the flag's line is in the args file (absent for `remove`; the value, when the manifest gives it) |
  * | lock | the lock file exists |
  * | rename | the files set aside are not active again |
@@ -107,7 +108,13 @@ const CHECKS: Partial<Record<StepKind, Check>> = {
     if (typeof params.content === 'string' && text !== params.content) return [`${name} differs from what the addon installed`];
     const edits = params.replace as { find: string; with: string }[] | undefined;
     if (Array.isArray(edits) && edits.reduce((t, e) => t.replace(new RegExp(e.find, 'gm'), e.with), text) !== text) return [`${name} no longer has the addon's edit`];
+    if (typeof params.line === 'string' && !text.split(/\r?\n/).includes(params.line)) return [`${name} no longer has the line ${params.line}`];
     return [];
+  },
+
+  async 'pod-file'({ record, ctx }) {
+    const file = record.path as string;
+    return (await exists(file)) ? [] : [`${relative(ctx, file)} is missing`];
   },
 
   async 'args-flag'({ record, params, ctx }) {

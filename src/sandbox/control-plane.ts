@@ -111,6 +111,8 @@ export interface ControlPlane {
    * Ready and runs their pods. Empty: kwok plays every node.
    */
   kubeletNodes?: string[];
+  /** Folder first on kwok's PATH (see StartControlPlaneOptions.kwokPathPrefix). */
+  kwokPathPrefix?: string;
   ports: ControlPlanePorts;
   components: Record<ControlPlaneComponent, ComponentState>;
 }
@@ -125,6 +127,13 @@ export interface StartControlPlaneOptions {
    * first created. The start does not wait for them to be Ready: their kubelet is not running yet.
    */
   kubeletNodes?: string[];
+  /**
+   * kwok ClusterExec objects (apiVersion kwok.x-k8s.io/v1alpha1) written into kwok's configuration when
+   * the control plane is first created: `kubectl exec` into a matching container runs a local command.
+   */
+  kwokExecs?: object[];
+  /** Folder put first on kwok's PATH (kwok looks up an exec'd command on its own PATH); kept for restarts. */
+  kwokPathPrefix?: string;
   /** The whole environment of every daemon, not merged with anything (the caller decides about proxy variables). Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Folder with the binaries, searched before the build cache (see locateControlPlaneBinaries). Default: $KUBEBUILDER_ASSETS. */
@@ -482,6 +491,9 @@ function commands(dir: string, bin: ControlPlaneBinaries, ports: ControlPlanePor
           '--endpoint-reconciler-type=none',
           // Unset, a SIGTERM waits out the open watches of the controllers and kwok (about a minute).
           '--shutdown-watch-termination-grace-period=2s',
+          // Kubelets are reached at a node's InternalDNS address first: the sandbox kubelet's node gives
+          // `localhost` there, with kwok's port as its kubelet port, so exec and logs reach kwok's server.
+          '--kubelet-preferred-address-types=InternalDNS,Hostname,InternalIP,ExternalDNS,ExternalIP',
         ],
       ],
       healthUrl: `https://${local}:${ports.apiserver}/readyz`,
@@ -516,9 +528,13 @@ function commands(dir: string, bin: ControlPlaneBinaries, ports: ControlPlanePor
           `--cidr=${KWOK_POD_CIDR}`,
           '--node-lease-duration-seconds=40',
           `--server-address=${local}:${ports.kwok}`,
+          // The kubelet API (exec, logs) over HTTPS, as the apiserver expects of a kubelet; it does not
+          // verify the certificate (no --kubelet-certificate-authority), so the apiserver's own serves.
+          `--tls-cert-file=${f('pki/apiserver.crt')}`,
+          `--tls-private-key-file=${f('pki/apiserver.key')}`,
         ],
       ],
-      healthUrl: `http://${local}:${ports.kwok}/healthz`,
+      healthUrl: `https://${local}:${ports.kwok}/healthz`,
     },
   };
 }
@@ -571,7 +587,7 @@ async function isHealthy(cp: ControlPlane, name: ControlPlaneComponent): Promise
     if (!existsSync(cp.caFile)) return false;
     return (await request(c.healthUrl, { token: cp.token, ca: readFileSync(cp.caFile, 'utf8'), timeoutMs: 5_000 })).status === 200;
   }
-  // etcd and kwok serve plain HTTP; the controllers' certs are self-signed in memory: only /healthz, no credentials sent.
+  // etcd serves plain HTTP; kwok and the controllers self-signed HTTPS: only /healthz, no credentials sent.
   const r = await request(c.healthUrl, { insecure: true, timeoutMs: 5_000 });
   return r.status === 200 && (name !== 'etcd' || (JSON.parse(r.body) as { health?: string }).health === 'true');
 }
@@ -623,6 +639,8 @@ export function fakeNode(name: string, index: number, kubernetesVersion: string,
       addresses: [
         { type: 'InternalIP', address: `192.0.2.${10 + index}` },
         { type: 'Hostname', address: name },
+        // See --kubelet-preferred-address-types: the apiserver reaches this node's kubelet API on 127.0.0.1.
+        ...(kubelet ? [{ type: 'InternalDNS', address: 'localhost' }] : []),
       ],
       nodeInfo: { architecture: arch, operatingSystem: 'linux', kubeletVersion: kubernetesVersion, containerRuntimeVersion: `kwok://${CONTROL_PLANE_VERSIONS.kwok}` },
     },
@@ -660,7 +678,7 @@ async function nodesReady(cp: ControlPlane, names: string[]): Promise<boolean> {
 
 // ---------------------------------------------------------------- lifecycle
 
-function prepareDir(dir: string): { token: string } {
+function prepareDir(dir: string, kwokExecs: object[] = []): { token: string } {
   mkdirSync(path.join(dir, 'logs'), { recursive: true });
   mkdirSync(path.join(dir, 'pki'), { recursive: true, mode: 0o700 });
   mkdirSync(path.join(dir, 'etcd'), { recursive: true, mode: 0o700 });
@@ -675,7 +693,7 @@ function prepareDir(dir: string): { token: string } {
     writeFileSync(path.join(dir, 'sa.pub'), publicKey, { mode: 0o644 });
     writeFileSync(path.join(dir, 'sa.key'), privateKey, { mode: 0o600 });
   }
-  writeIfMissing(path.join(dir, 'kwok.yaml'), () => KWOK_CONFIG, 0o644);
+  writeIfMissing(path.join(dir, 'kwok.yaml'), () => [KWOK_CONFIG, ...kwokExecs.map((e) => `---\n${JSON.stringify(e, null, 2)}\n`)].join(''), 0o644);
   return { token };
 }
 
@@ -719,8 +737,9 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
   const existing = readState(dir);
   // Before anything is written: missing binaries leave no half-made folder.
   const bin = locateControlPlaneBinaries({ binDir: opts.binDir });
-  const { token } = prepareDir(dir);
+  const { token } = prepareDir(dir, opts.kwokExecs);
   const cp = existing ?? (await newControlPlane(dir, token, opts.nodes ?? 1, bin, opts.kubeletNodes ?? []));
+  if (existing === undefined && opts.kwokPathPrefix) cp.kwokPathPrefix = opts.kwokPathPrefix;
   if (existing !== undefined) {
     // Same ports and files, but today's binaries: a fixed binDir or a rebuilt cache takes effect.
     const cmds = commands(dir, bin, cp.ports);
@@ -740,7 +759,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
       const c = cp.components[name];
       if (!isRunning(c)) {
         progress(name);
-        const s = await spawnDaemon(name, c, env);
+        const withPath = name === 'kwok' && cp.kwokPathPrefix ? { ...env, PATH: `${cp.kwokPathPrefix}:${env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } : env;
+        const s = await spawnDaemon(name, c, withPath);
         started.push(s);
         cp.components[name] = s.state;
         // Recorded at once, so that a caller killed during the start still leaves findable pids.

@@ -51,6 +51,7 @@ async function main(dir: string): Promise<void> {
       snapData: info.snapData,
       dir: nd,
       apiserverPort: cp.ports.apiserver,
+      kubeletPort: cp.ports.kwok,
       caFile: cp.caFile,
       agentNode: {
         netns: info.netns,

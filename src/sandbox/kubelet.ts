@@ -45,6 +45,8 @@ export interface KubeletNode {
   dir: string;
   /** Port of the API server (the relay listens on the same port inside the node's namespace). */
   apiserverPort: number;
+  /** The node's kubelet port: kwok's server, which serves exec for the agent (see agentExecs in sandbox.ts). */
+  kubeletPort: number;
   caFile: string;
   agentNode: AgentNode;
 }
@@ -113,6 +115,7 @@ export class SandboxKubelet {
       contentType: 'application/strategic-merge-patch+json',
       body: {
         status: {
+          daemonEndpoints: { kubeletEndpoint: { Port: this.node.kubeletPort } },
           conditions: [
             cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'sandbox kubelet'),
             cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'sandbox kubelet'),

@@ -24,6 +24,7 @@ import { startControlPlane, stopControlPlane, controlPlaneStatus, restartCompone
 import type { Layout } from '../planner.js';
 import type { SandboxMarker } from '../node/node.js';
 import { sandboxManager, readServiceLog, type ServiceManager } from '../engine/services.js';
+import { locateCiliumBuild } from './cilium-binaries.js';
 import { agentMode, nodeDir, KUBELET_NODE, prepareNode, readKubeletState, startKubelet, stopKubelet, teardownNode, type AgentMode } from './kubelet-process.js';
 
 export type SandboxEra = '1.20' | '1.35';
@@ -187,7 +188,13 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
 export async function startSandbox(info: SandboxInfo, env: NodeJS.ProcessEnv, progress: (msg: string) => void = () => {}): Promise<void> {
   progress('control plane');
   const real = info.agent?.mode === 'real';
-  const cp = await startControlPlane({ dir: path.join(info.dir, 'cp'), nodes: info.nodes, env, ...(real ? { kubeletNodes: [KUBELET_NODE] } : {}), onProgress: (c) => progress(`control plane: ${c}`) });
+  const cp = await startControlPlane({
+    dir: path.join(info.dir, 'cp'),
+    nodes: info.nodes,
+    env,
+    ...(real ? { kubeletNodes: [KUBELET_NODE], kwokExecs: agentExecs(info), ...kwokPath() } : {}),
+    onProgress: (c) => progress(`control plane: ${c}`),
+  });
   await copyFile(cp.kubeconfig, info.kubeconfig);
   const services = sandboxServiceManager(info);
   for (const daemon of ERA_DAEMONS[info.era]) {
@@ -201,6 +208,47 @@ export async function startSandbox(info: SandboxInfo, env: NodeJS.ProcessEnv, pr
     await waitNodeReady(info, KUBELET_NODE);
   }
   await rm(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), { force: true });
+}
+
+/**
+ * `kubectl exec` into the agent's container (kwok's ClusterExec: the sandbox kubelet runs no container
+ * runtime) runs the command on the host with the built Cilium binaries first on PATH and the agent's
+ * socket variables, as they are inside the agent's image: `kubectl exec ds/cilium -- cilium-dbg status`
+ * answers from the real agent.
+ */
+function kwokPath(): { kwokPathPrefix?: string } {
+  const build = locateCiliumBuild();
+  return 'missing' in build ? {} : { kwokPathPrefix: path.dirname(build.cli) };
+}
+
+function agentExecs(info: SandboxInfo): object[] {
+  const build = locateCiliumBuild();
+  if ('missing' in build) return [];
+  const run = path.join(info.snapData, 'var', 'run', 'cilium');
+  return [
+    {
+      apiVersion: 'kwok.x-k8s.io/v1alpha1',
+      kind: 'ClusterExec',
+      metadata: { name: 'cilium-agent' },
+      spec: {
+        selector: { matchNamespaces: ['kube-system'] },
+        execs: [
+          {
+            containers: ['cilium-agent'],
+            local: {
+              workDir: build.root,
+              envs: [
+                { name: 'PATH', value: `${path.dirname(build.cli)}:/usr/sbin:/usr/bin:/sbin:/bin` },
+                { name: 'CILIUM_SOCK', value: path.join(run, 'cilium.sock') },
+                { name: 'CILIUM_HEALTH_SOCK', value: path.join(run, 'health.sock') },
+                { name: 'CILIUM_MONITOR_SOCK', value: path.join(run, 'monitor1_2.sock') },
+              ],
+            },
+          },
+        ],
+      },
+    },
+  ];
 }
 
 /** Waits until the sandbox kubelet has made its node Ready (and the node lifecycle controller lifted its taints). */
