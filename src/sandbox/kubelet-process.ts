@@ -17,7 +17,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
 import { run, runChecked } from '../adapters/process.js';
 import { isRunning, processStartTime } from './control-plane.js';
 import { locateCiliumBuild } from './cilium-binaries.js';
@@ -53,10 +52,10 @@ function readMounts(): string {
   }
 }
 
-/** The node's sub-cgroup, named after the sandbox's folder. */
-export function nodeCgroup(dir: string): string | undefined {
+/** The node's sub-cgroup, named like its network namespace. */
+export function nodeCgroup(netns: string): string | undefined {
   const root = cgroup2Mount();
-  return root ? path.join(root, `mk8s-sb-${createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 10)}`) : undefined;
+  return root ? path.join(root, netns) : undefined;
 }
 
 /**
@@ -106,7 +105,7 @@ export async function prepareNode(p: { dir: string; netns: string }): Promise<vo
   if (!mounted(bpffs)) await runChecked(['mount', ['-t', 'bpf', 'bpf', bpffs]]);
   // The sub-cgroup, bind-mounted into the node's folder: `ip netns exec` mounts a fresh /sys for the agent,
   // in which the host's cgroup mounts under /sys/fs/cgroup do not exist.
-  const cgroup = nodeCgroup(p.dir);
+  const cgroup = nodeCgroup(p.netns);
   if (cgroup) {
     mkdirSync(cgroup, { recursive: true });
     const at = path.join(nd, 'cgroup');
@@ -133,7 +132,7 @@ export async function teardownNode(p: { dir: string; netns: string }): Promise<v
   if (mounted(bpffs)) await runChecked(['umount', [bpffs]]);
   const cgroupAt = path.join(nodeDir(p.dir), 'cgroup');
   if (mounted(cgroupAt)) await runChecked(['umount', [cgroupAt]]);
-  const cgroup = nodeCgroup(p.dir);
+  const cgroup = nodeCgroup(p.netns);
   if (cgroup && existsSync(cgroup)) {
     // Child cgroups first (the agent makes none today; a future one would).
     for (const e of readdirSync(cgroup, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(path.join(cgroup, e.name));

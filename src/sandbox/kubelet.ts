@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { KubeHttp } from '../adapters/kube-http.js';
 import { run } from '../adapters/process.js';
 import { activeCniNetwork, cniAdd, cniDel, isStandInPlugin, parseEnvFile, type CniCall, type CniNetwork } from './cni.js';
-import { agentKubeconfig, agentLaunch, agentPath, type AgentLaunch, type AgentNode } from './cilium-agent.js';
+import { agentKubeconfig, agentLaunch, type AgentLaunch, type AgentNode } from './cilium-agent.js';
 import type { CiliumBuild } from './cilium-binaries.js';
 import { ciliumAgentContainer, imageVersion, pendingStatus, runningStatus, type Pod } from './pod.js';
 import { processStartTime } from './control-plane.js';

@@ -73,8 +73,28 @@ function killNow(dir: string): void {
   } catch {
     // No control plane recorded yet, or already gone.
   }
+  // The sandbox kubelet and the agents it ran (their process groups), then what the node mounted.
+  try {
+    const state = JSON.parse(readFileSync(path.join(dir, 'node', 'kubelet.json'), 'utf8')) as { pid: number; startTime: string; agents: { pid: number; startTime: string }[] };
+    for (const p of [state, ...state.agents]) {
+      if (p.pid > 0 && isRunning(p)) {
+        try {
+          process.kill(-p.pid, 'SIGKILL');
+        } catch {
+          process.kill(p.pid, 'SIGKILL');
+        }
+      }
+    }
+  } catch {
+    // No kubelet (simulated agent), or already gone.
+  }
+  for (const m of ['bpffs', 'cgroup']) spawnSync('umount', ['-l', path.join(dir, 'node', m)], { stdio: 'ignore' });
+  const cgroupRoot = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
   // Named after the folder, so found even when `sandbox up` died before writing sandbox.json.
-  spawnSync('ip', ['netns', 'delete', netnsFor(dir)], { stdio: 'ignore' });
+  const netns = netnsFor(dir);
+  if (cgroupRoot) spawnSync('rmdir', [path.join(cgroupRoot, netns)], { stdio: 'ignore' });
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const name of list.split('\n').map((l) => l.split(' ')[0] ?? '')) if (name === netns || name.startsWith(`${netns}-`)) spawnSync('ip', ['netns', 'delete', name], { stdio: 'ignore' });
 }
 
 /** Takes down the sandboxes left by test processes that no longer run. */
@@ -140,9 +160,13 @@ export function openSandbox(dir: string): TestSandbox {
   };
 }
 
-/** `sandbox up` in `dir`; fails with the CLI's output when it does not come up. */
-export function sandboxUp(dir: string, era: '1.20' | '1.35', nodes = 1): TestSandbox {
-  const r = cli(['sandbox', 'up', '--dir', dir, '--layout', era, '--nodes', String(nodes)]);
+/**
+ * `sandbox up` in `dir`; fails with the CLI's output when it does not come up. The Cilium agent is
+ * simulated unless `agent: 'real'` (test/integration/cilium-real.test.ts runs the real one): the other
+ * tests are about what mk8s-addons does to the node, not about the agent.
+ */
+export function sandboxUp(dir: string, era: '1.20' | '1.35', nodes = 1, agent: 'real' | 'simulated' = 'simulated'): TestSandbox {
+  const r = cli(['sandbox', 'up', '--dir', dir, '--layout', era, '--nodes', String(nodes), '--agent', agent]);
   if (r.code !== 0) {
     killNow(dir);
     throw new Error(`sandbox up --dir ${dir} --layout ${era} exited with ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -154,7 +178,7 @@ export function sandboxUp(dir: string, era: '1.20' | '1.35', nodes = 1): TestSan
  * A sandbox of `era` for the tests of the calling scope, brought up on first use and taken down after
  * them (after() of the scope; SIGKILL of its daemons at process exit if that never ran).
  */
-export function useSandbox(era: '1.20' | '1.35', opts: { name?: string; nodes?: number } = {}): () => TestSandbox {
+export function useSandbox(era: '1.20' | '1.35', opts: { name?: string; nodes?: number; agent?: 'real' | 'simulated' } = {}): () => TestSandbox {
   let sandbox: TestSandbox | undefined;
   let dir: string | undefined;
   const onExit = () => {
@@ -169,7 +193,7 @@ export function useSandbox(era: '1.20' | '1.35', opts: { name?: string; nodes?: 
     if (sandbox === undefined) {
       dir = path.join(sandboxBase(), opts.name ?? `sb-${era}`);
       process.on('exit', onExit);
-      sandbox = sandboxUp(dir, era, opts.nodes);
+      sandbox = sandboxUp(dir, era, opts.nodes, opts.agent);
     }
     return sandbox;
   };
