@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the datapath tests need (test/integration/datapath-kernel.test.ts): clang and llvm to
+# Installs what the datapath tests need (test/integration/datapath-kernel.test.ts, cilium-real.test.ts): clang and llvm to
 # compile the tiny BPF programs for the bpf target, bpftool and iproute2 (ip, tc) to attach and list them.
 # Idempotent: packages already installed (dpkg -s) are left alone; `apt-get update` runs once, and only
 # when something is missing. Needs root (apt-get); prints what is missing and how to get it otherwise.
 # Debian names (bookworm has bpftool 7.1); on Ubuntu bpftool comes with linux-tools-$(uname -r).
 set -euo pipefail
 
-PACKAGES=(clang llvm bpftool iproute2)
+# clang-19: the real Cilium agent (1.20) compiles its bpf/*.c at start-up with clang/LLVM >= 18.1
+# (bookworm's default clang is 14); the sandbox puts /usr/lib/llvm-19/bin first on the agent's PATH.
+# python3: scripts/tcx-query.py, the datapath check's reader of tcx attachments.
+PACKAGES=(clang llvm bpftool iproute2 clang-19 python3)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== set-up: control plane binaries (cached under ~/.cache/mk8s-addons; a cold build takes minutes)"
 bash scripts/build-control-plane.sh --quiet >/dev/null
-echo "== set-up: Debian packages for the datapath tests"
+echo "== set-up: Debian packages for the datapath tests and the real Cilium agent (clang-19)"
 bash scripts/setup-datapath-deps.sh
+echo "== set-up: Cilium agent, CLI and CNI plugin v1.20.2 (cached under ~/.cache/mk8s-addons; a cold build takes ~7 min)"
+bash scripts/build-cilium.sh --quiet >/dev/null
 echo "== typecheck"
 npx tsc -p tsconfig.json
 echo "== lint"

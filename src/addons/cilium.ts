@@ -18,7 +18,7 @@ import { packagePath, toolPath } from '../adapters/package-files.js';
 import { quoteWord } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { helmBinary } from './helm3.js';
-import { nodeFiles } from '../node/node.js';
+import { nodeFiles, readSandboxMarker } from '../node/node.js';
 import { ciliumValues, podCidrFromCniEnv } from '../cilium/values.js';
 import { mergeUserValues, type UserValues } from '../cilium/helm-values.js';
 import { loadChartKeys, checkValues, userValuesLayers } from '../cilium/lint.js';
@@ -138,6 +138,12 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   );
   assertRenderOk(`cilium ${version}`, problems);
 
+  // The agent's CLI is copied out of an agent pod; a sandbox that simulates this version's agent has no
+  // container to copy it from (its $SNAP_DATA/bin/cilium then runs the CLI in the pod).
+  const marker = await readSandboxMarker(node.paths);
+  const minor = (v: string | undefined) => v?.split('.').slice(0, 2).join('.');
+  const copyCli = !marker || minor(marker.realAgent) === minor(version);
+  if (!copyCli) notes.push(`the sandbox simulates the Cilium ${version} agent: its CLI is not copied out of the pod`);
   const files = nodeFiles(node.paths);
   return {
     notes,
@@ -152,6 +158,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
       wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
       agentCli: agentCli(version),
+      copyCli,
       // 1.8's crds/ holds only a monitoring.coreos.com/v1beta1 ServiceMonitor CRD (for Prometheus Operator),
       // which Kubernetes 1.22+ rejects; Cilium's own CRDs are registered by the agent and operator.
       skipCrds: compareVersions(version, '1.9.0') < 0,

@@ -79,7 +79,7 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
         const width = Math.max(...st.controlPlane.map((c) => c.name.length), ...Object.keys(st.services).map((d) => `daemon-${d}`.length));
         for (const c of st.controlPlane) io.stdout.write(`  ${c.name.padEnd(width)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
         for (const [d, s] of Object.entries(st.services)) io.stdout.write(`  ${`daemon-${d}`.padEnd(width)} ${s} (simulated)\n`);
-        io.stdout.write(`  links: ${st.links.join(', ') || '(none)'}\n  service log: ${st.serviceLog} entries\n`);
+        io.stdout.write(`  links: ${st.links.join(', ') || '(none)'} (network namespace ${st.netns})\n  service log: ${st.serviceLog} entries\n`);
         if (st.agent.mode === 'real') {
           io.stdout.write(`  cilium agent: real v${st.agent.version} (built from Cilium's module), run by the sandbox kubelet ${st.agent.kubelet.alive ? `(pid ${st.agent.kubelet.pid})` : '(stopped)'}; other nodes: kwok\n`);
           for (const [pod, what] of Object.entries(st.agent.pods)) io.stdout.write(`    ${pod}: ${what}\n`);

@@ -63,6 +63,8 @@ export interface SandboxMarker {
   resolvConf?: string;
   /** The node's own bpffs instance, when it runs the real Cilium agent (default /sys/fs/bpf). */
   bpffs?: string;
+  /** The Cilium version whose agent the sandbox runs for real (e.g. 1.20.2; its minor's charts); absent: every agent is simulated. */
+  realAgent?: string;
 }
 
 export async function readSandboxMarker(p: SnapPaths): Promise<SandboxMarker | undefined> {

@@ -169,7 +169,7 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
       layout: info.layout,
       netns: info.netns,
       resolvConf: path.join(dir, 'resolv.conf'),
-      ...(info.agent?.mode === 'real' ? { bpffs: path.join(nodeDir(dir), 'bpffs') } : {}),
+      ...(info.agent?.mode === 'real' ? { bpffs: path.join(nodeDir(dir), 'bpffs'), realAgent: info.agent.version } : {}),
     };
     await writeFile(path.join(info.snapData, 'mk8s-addons-sandbox.json'), `${JSON.stringify(marker, null, 2)}\n`);
     await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
@@ -292,6 +292,8 @@ export async function sandboxDown(dir: string): Promise<void> {
 export interface SandboxStatus {
   dir: string;
   era: SandboxEra;
+  /** The node's network namespace (for `mk8s-addons datapath --netns`). */
+  netns: string;
   running: boolean;
   controlPlane: { name: string; pid: number; alive: boolean }[];
   services: Record<string, string>;
@@ -313,15 +315,18 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
   for (const d of ERA_DAEMONS[info.era]) services[d] = (await readText(path.join(info.dir, 'services', `${d}.state`)))?.trim() ?? 'unknown';
   const links = await run(['ip', ['-n', info.netns, '-j', 'link', 'show']]);
   const names = links.exitCode === 0 ? (JSON.parse(links.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [];
+  const agent = agentStatus(info);
   return {
     dir: info.dir,
     era: info.era,
-    running: controlPlane.length > 0 && controlPlane.every((c) => c.alive),
+    netns: info.netns,
+    // With the real agent, the node's kubelet is part of a running node.
+    running: controlPlane.length > 0 && controlPlane.every((c) => c.alive) && (agent.mode !== 'real' || agent.kubelet.alive),
     controlPlane,
     services,
     links: names,
     serviceLog: (await readServiceLog(info.dir)).length,
-    agent: agentStatus(info),
+    agent,
   };
 }
 

@@ -2,7 +2,8 @@
  * The pod-file step kind: copies one program out of a running pod's image onto the node, as MicroK8s's
  * Cilium script copied the agent's CLI (`kubectl cp`): exec `tar cf -` in the container through the API
  * and unpack the one file. The program is looked up on the container's PATH (the image decides where it
- * lives). check: the node file exists; undo: the node file goes back to what it was (absent).
+ * lives). check: the node file exists (`enabled: false`: nothing to copy); undo: the node file goes back to
+ * what it was (absent).
  */
 import path from 'node:path';
 import * as fs from '../../adapters/fs.js';
@@ -46,10 +47,12 @@ const podFile: StepKindImpl = {
       if (typeof p[key] !== 'string' || p[key] === '') throw new InternalError(`step ${seed.phase}: parameter "${key}" must be a non-empty string`);
     }
     const [namespace, selector, container, program, file] = [p.namespace, p.selector, p.container, p.program, p.path] as [string, string, string, string, string];
+    const enabled = p.enabled !== false;
     return {
       ...seed.meta,
       touches: () => [file],
       async check() {
+        if (!enabled) return { satisfied: true, summary: `${program} is not copied: no container runs it here` };
         return (await fs.exists(file))
           ? { satisfied: true, summary: `${file} is there` }
           : { satisfied: false, summary: `copy ${program} out of a ${selector} pod (container ${container}) to ${file}`, detail: `exec in the pod: ${tarProgramCommand(program).join(' ')}` };
