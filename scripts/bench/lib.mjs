@@ -234,11 +234,13 @@ let counter = 0;
  * Ctrl+C half-way still takes it down. Resolves with its sandbox.json, the env that targets it and its
  * control plane (server, token, CA).
  */
-export async function sandboxUp({ layout = '1.20', nodes = 1, name = 'sb' } = {}) {
+// The rows measured before the real agent existed keep a simulated agent (kwok), so their figures compare;
+// the datapath row asks for the real one.
+export async function sandboxUp({ layout = '1.20', nodes = 1, name = 'sb', agent = 'simulated' } = {}) {
   const dir = path.join(ensureBase(), `${name}-${++counter}`);
   sandboxes.add(dir);
   try {
-    await timed(process.execPath, [CLI, 'sandbox', 'up', '--dir', dir, '--layout', layout, '--nodes', String(nodes)], { env: cleanEnv(), timeoutMs: 300_000 });
+    await timed(process.execPath, [CLI, 'sandbox', 'up', '--dir', dir, '--layout', layout, '--nodes', String(nodes), '--agent', agent], { env: cleanEnv(), timeoutMs: 300_000 });
   } catch (err) {
     sandboxDown(dir);
     throw err;

@@ -3,7 +3,7 @@
 // run (alternating pairs; which side goes first alternates too), never against a stored timing: the
 // machine is shared. See docs/benchmarks.md for what each row means.
 //
-//   node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale] [--quick] [--profile]
+//   node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath] [--quick] [--profile]
 //        [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version V]
 //
 // --quick: fewer pairs (a smoke run, not a measurement). --profile: CPU profiles and module counts for
@@ -24,7 +24,7 @@ const num = (flag, fallback) => {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} takes a whole number >= 1`);
   return v;
 };
-const known = ['--only', '--quick', '--profile', '--runs', '--pairs', '--enable-pairs', '--scale-rounds', '--nodes', '--scale-version', '--help'];
+const known = ['--only', '--quick', '--profile', '--runs', '--pairs', '--enable-pairs', '--scale-rounds', '--nodes', '--scale-version', '--datapath-runs', '--help'];
 for (const a of argv) {
   if (a.startsWith('--') && !known.includes(a)) {
     process.stderr.write(`bench: unknown option ${a}; options: ${known.join(' ')}\n`);
@@ -32,13 +32,13 @@ for (const a of argv) {
   }
 }
 if (argv.includes('--help')) {
-  process.stdout.write('usage: node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale] [--quick] [--profile] [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version cilium|cilium:v1.8]\n');
+  process.stdout.write('usage: node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath] [--datapath-runs N] [--quick] [--profile] [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version cilium|cilium:v1.8]\n');
   process.exit(0);
 }
 const quick = argv.includes('--quick');
 const profile = argv.includes('--profile');
-const sections = opt('--only', 'startup,planning,noop,enable,scale').split(',');
-for (const s of sections) if (!['startup', 'planning', 'noop', 'enable', 'scale'].includes(s)) throw new Error(`--only: unknown section ${s}`);
+const sections = opt('--only', 'startup,planning,noop,enable,scale,datapath').split(',');
+for (const s of sections) if (!['startup', 'planning', 'noop', 'enable', 'scale', 'datapath'].includes(s)) throw new Error(`--only: unknown section ${s}`);
 const cfg = {
   runs: num('--runs', quick ? 6 : 30),
   pairs: num('--pairs', quick ? 3 : 10),
@@ -46,6 +46,7 @@ const cfg = {
   scaleRounds: num('--scale-rounds', quick ? 1 : 2),
   nodes: opt('--nodes', '1,10,50').split(',').map(Number),
   scaleVersion: opt('--scale-version', 'cilium'),
+  datapathRuns: num('--datapath-runs', quick ? 1 : 3),
 };
 for (const f of [CLI, HELM]) if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -p tsconfig.json) and run npm ci for vendor/bin`);
 
@@ -99,6 +100,7 @@ try {
   }
   await section('enable', async () => (await import('./enable.mjs')).benchEnable({ pairs: cfg.enablePairs, profile }));
   await section('scale', async () => (await import('./scale.mjs')).benchScale({ nodes: cfg.nodes, rounds: cfg.scaleRounds, version: cfg.scaleVersion }));
+  await section('datapath', async () => (await import('./datapath.mjs')).benchDatapath({ runs: cfg.datapathRuns }));
 } finally {
   downAll();
 }

@@ -143,7 +143,6 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   const marker = await readSandboxMarker(node.paths);
   const minor = (v: string | undefined) => v?.split('.').slice(0, 2).join('.');
   const copyCli = !marker || minor(marker.realAgent) === minor(version);
-  if (!copyCli) notes.push(`the sandbox simulates the Cilium ${version} agent: its CLI is not copied out of the pod`);
   const files = nodeFiles(node.paths);
   return {
     notes,

@@ -80,14 +80,15 @@ const values18 = (snapData: string) => ({
 
 /** The phases of `enable cilium` on the layout, in order. */
 const CILIUM_PHASES: Record<Era, string[]> = {
-  '1.20': ['allow-privileged', 'kubelet-cni-bin-dir', 'containerd-cni-bin-dir', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'agent-cli', 'restart-pods'],
-  '1.35': ['allow-privileged', 'containerd-cni-bin-dir', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'calico-remove', 'calico-manifest-aside', 'agent-cli', 'restart-pods'],
+  '1.20': ['allow-privileged', 'kubelet-cni-bin-dir', 'containerd-cni-bin-dir', 'containerd-cilium-sock', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'agent-cli-copy', 'agent-cli', 'restart-pods'],
+  '1.35': ['allow-privileged', 'containerd-cni-bin-dir', 'containerd-cilium-sock', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'calico-remove', 'calico-manifest-aside', 'agent-cli-copy', 'agent-cli', 'restart-pods'],
 };
 
 /** Which steps a first enable changes on a fresh node of the layout (the others are already satisfied). */
 const FIRST_ENABLE_CHANGES: Record<Era, string[]> = {
-  '1.20': ['containerd-cni-bin-dir', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'agent-cli'],
-  '1.35': ['helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'calico-remove', 'calico-manifest-aside', 'agent-cli'],
+  '1.20': ['containerd-cni-bin-dir', 'containerd-cilium-sock', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'agent-cli'],
+  // containerd-env gets CILIUM_SOCK, so containerd restarts on 1.35 too.
+  '1.35': ['containerd-cilium-sock', 'service-restarts', 'helm-release', 'rollout', 'cni-config', 'cni-set-aside', 'calico-remove', 'calico-manifest-aside', 'agent-cli'],
 };
 
 /** The files a first enable adds, removes and changes under $SNAP_DATA. */
@@ -95,12 +96,12 @@ const FIRST_ENABLE_FILES: Record<Era, { added: string[]; removed: string[]; chan
   '1.20': {
     added: ['args/cni-network/05-cilium-cni.conf', 'args/cni-network/flannel.conflist.mk8s-addons-aside', 'bin/cilium', 'bin/helm3', 'var/lock/no-flanneld'],
     removed: ['args/cni-network/flannel.conflist'],
-    changed: ['args/containerd-template.toml'],
+    changed: ['args/containerd-env', 'args/containerd-template.toml'],
   },
   '1.35': {
     added: ['args/cni-network/05-cilium-cni.conf', 'args/cni-network/10-calico.conflist.mk8s-addons-aside', 'args/cni-network/cni.yaml.disabled', 'bin/cilium', 'bin/helm3'],
     removed: ['args/cni-network/10-calico.conflist', 'args/cni-network/cni.yaml'],
-    changed: [],
+    changed: ['args/containerd-env'],
   },
 };
 
@@ -294,6 +295,7 @@ async function disableCiliumToStart(sb: TestSandbox, era: Era, start: StartState
           ['disable/cilium/flannel-lock', 'undone'],
           ['disable/cilium/flanneld-stop', 'undone'],
           ['disable/cilium/service-restarts', 'skipped'],
+          ['disable/cilium/containerd-cilium-sock', 'undone'],
           ['disable/cilium/containerd-cni-bin-dir', 'undone'],
         ]
       : [
@@ -303,10 +305,12 @@ async function disableCiliumToStart(sb: TestSandbox, era: Era, start: StartState
           ['disable/cilium/cni-set-aside', 'undone'],
           ['disable/cilium/cni-config', 'undone'],
           ['disable/cilium/helm-release', 'undone'],
+          ['disable/cilium/service-restarts', 'skipped'],
+          ['disable/cilium/containerd-cilium-sock', 'undone'],
         ],
   );
   assert.equal(resultOf(events)?.ok, true);
-  assert.equal(resultOf(events)?.changed, era === '1.20' ? 7 : 6);
+  assert.equal(resultOf(events)?.changed, era === '1.20' ? 8 : 7);
   // The release and its agent pods are gone when disable returns.
   assert.deepEqual(await helmReleases(sb), []);
   assert.deepEqual(await podNames(sb, 'k8s-app=cilium'), []);
@@ -315,7 +319,8 @@ async function disableCiliumToStart(sb: TestSandbox, era: Era, start: StartState
     // flanneld is started again (and brings flannel.1 back).
     assert.deepEqual((await serviceLogSince(sb, logFrom)).filter((e) => e.daemon === 'flanneld'), [{ action: 'start', daemon: 'flanneld', result: 'ok' }]);
   } else {
-    assert.deepEqual(await serviceLogSince(sb, logFrom), []);
+    // containerd-env loses CILIUM_SOCK again: containerd restarts once; nothing else.
+    assert.deepEqual(await serviceLogSince(sb, logFrom), [{ action: 'restart', daemon: 'containerd', result: 'ok' }]);
   }
   await assertAtStart(sb, era, start, { helm3: true });
   assert.equal(journalAddons(sb).cilium, undefined);
@@ -430,7 +435,7 @@ for (const era of ['1.20', '1.35'] as const) {
         const events = okJson(sb, ['enable', 'cilium', '--set', 'cluster.name=mk8s-test', '--set', 'global.hubble.enabled=true']);
         assert.deepEqual(notes(events), [
           'enable/cilium: warning: global.hubble.enabled (from --set) is not a value of chart cilium 1.20.0, so Helm would ignore it; this chart is flat (global.* is the 1.8 layout): use hubble.enabled',
-          ...(era === '1.20' ? ['enable/cilium/service-restarts: restarted containerd'] : []),
+          'enable/cilium/service-restarts: restarted containerd',
         ]);
         assert.equal(resultOf(events)?.ok, true);
         const withSet = { ...values120(sb.info.snapData), cluster: { name: 'mk8s-test' }, global: { hubble: { enabled: true } } };
@@ -469,13 +474,13 @@ for (const era of ['1.20', '1.35'] as const) {
           type: 'result',
           ok: true,
           changed: firstEnableChanged(era),
-          restarts: era === '1.20' ? { containerd: 1 } : {},
+          restarts: { containerd: 1 },
         });
         assert.deepEqual(notes(events), [
           `enable/cilium: --force: installing anyway although ${compat18(start.k8s)}`,
-          ...(era === '1.20' ? ['enable/cilium/service-restarts: restarted containerd'] : []),
+          'enable/cilium/service-restarts: restarted containerd',
         ]);
-        // containerd restarted once (the bin_dir change), then flanneld stopped; nothing else.
+        // containerd restarted once (the bin_dir change and CILIUM_SOCK; on 1.35 CILIUM_SOCK only), then flanneld stopped; nothing else.
         assert.deepEqual(
           await serviceLogSince(sb, logFrom),
           era === '1.20'
@@ -483,7 +488,7 @@ for (const era of ['1.20', '1.35'] as const) {
                 { action: 'restart', daemon: 'containerd', result: 'ok' },
                 { action: 'stop', daemon: 'flanneld', result: 'ok' },
               ]
-            : [],
+            : [{ action: 'restart', daemon: 'containerd', result: 'ok' }],
         );
         await assertCiliumInstalled(sb, era, start, '1.8.13');
         assert.deepEqual(await releaseValues(sb), values18(sb.info.snapData));
@@ -611,8 +616,8 @@ for (const era of ['1.20', '1.35'] as const) {
         const events = okJson(sb, ['enable', 'cilium']);
         const { outcomes } = outcomesWithRollout(events);
         assert.deepEqual(outcomes, expectedCiliumOutcomes(era, FIRST_ENABLE_CHANGES[era], 'done'));
-        assert.deepEqual(resultOf(events), { type: 'result', ok: true, changed: firstEnableChanged(era), restarts: era === '1.20' ? { containerd: 1 } : {} });
-        assert.deepEqual(notes(events), era === '1.20' ? ['enable/cilium/service-restarts: restarted containerd'] : []);
+        assert.deepEqual(resultOf(events), { type: 'result', ok: true, changed: firstEnableChanged(era), restarts: { containerd: 1 } });
+        assert.deepEqual(notes(events), ['enable/cilium/service-restarts: restarted containerd']);
         assert.deepEqual(
           await serviceLogSince(sb, logFrom),
           era === '1.20'
@@ -620,7 +625,7 @@ for (const era of ['1.20', '1.35'] as const) {
                 { action: 'restart', daemon: 'containerd', result: 'ok' },
                 { action: 'stop', daemon: 'flanneld', result: 'ok' },
               ]
-            : [],
+            : [{ action: 'restart', daemon: 'containerd', result: 'ok' }],
         );
         await assertCiliumInstalled(sb, era, start, NEWEST);
         // What was deployed is what --dry-run showed.
@@ -683,7 +688,7 @@ for (const era of ['1.20', '1.35'] as const) {
         assert.equal(code, 1);
 
         const sequence = events.filter((e) => e.type === 'step' && e.status !== 'started').map((e) => `${e.phase} ${e.status}`);
-        const applied = era === '1.20' ? ['containerd-cni-bin-dir', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release'] : ['helm-release'];
+        const applied = era === '1.20' ? ['containerd-cni-bin-dir', 'containerd-cilium-sock', 'service-restarts', 'flanneld-stop', 'flannel-lock', 'vxlan-links', 'helm-release'] : ['containerd-cilium-sock', 'service-restarts', 'helm-release'];
         const before = CILIUM_PHASES[era].slice(0, CILIUM_PHASES[era].indexOf('rollout'));
         assert.deepEqual(sequence, [
           'enable/helm3/binary done',
@@ -707,7 +712,7 @@ for (const era of ['1.20', '1.35'] as const) {
         // changed counts the steps applied (helm3's binary and `applied`) and those undone.
         const undone = applied.filter((s) => !['service-restarts', 'vxlan-links'].includes(s)).length + 1;
         // containerd restarts twice on 1.20: once for the new bin_dir, once when the rollback puts it back.
-        assert.deepEqual(resultOf(events), { type: 'result', ok: false, changed: applied.length + 1 + undone, restarts: era === '1.20' ? { containerd: 2 } : {} });
+        assert.deepEqual(resultOf(events), { type: 'result', ok: false, changed: applied.length + 1 + undone, restarts: { containerd: 2 } });
 
         // Everything back: files byte for byte, flanneld running with its link, no release, Calico untouched.
         if (era === '1.20') {

@@ -136,3 +136,12 @@ test('tc filter listings give the pref and handle that detach a program', () => 
     { dev: 'eth0', hook: 'ingress', pref: '49152', handle: '0x1', name: 'bpf_lxc.o' },
   ]);
 });
+
+test('the Cilium version the sandbox runs is the one scripts/build-cilium.sh builds and scripts/cilium/go.mod pins', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { SANDBOX_CILIUM_VERSION, ciliumCacheDir } = await import('../../src/sandbox/cilium-binaries.js');
+  assert.match(readFileSync(path.join(ROOT, 'scripts', 'build-cilium.sh'), 'utf8'), new RegExp(`^CILIUM_VERSION="${SANDBOX_CILIUM_VERSION}"$`, 'm'));
+  assert.match(readFileSync(path.join(ROOT, 'scripts', 'cilium', 'go.mod'), 'utf8'), new RegExp(`^require github.com/cilium/cilium ${SANDBOX_CILIUM_VERSION}$`, 'm'));
+  assert.equal(ciliumCacheDir({ HOME: '/home/u' }), `/home/u/.cache/mk8s-addons/cilium/${SANDBOX_CILIUM_VERSION}`);
+  assert.equal(ciliumCacheDir({ HOME: '/home/u', MK8S_ADDONS_CACHE: '/c' }), `/c/cilium/${SANDBOX_CILIUM_VERSION}`);
+});
