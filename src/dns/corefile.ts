@@ -3,40 +3,45 @@
  * block (the upstream servers of the forward plugin, the cluster domain of the kubernetes plugin). Pure:
  * text in, text out.
  *
- * Lossless: every token keeps the exact text before it (whitespace, comments, line continuations), so
+ * Lossless: every token keeps the exact text before it (whitespace, comments), so
  * `printCorefile(parseCorefile(text)) === text` byte for byte, and an edit rewrites only the tokens it changes.
  * Users edit `configmap/coredns` by hand; a re-enable must keep every one of those edits.
  *
  * The syntax is the one CoreDNS reads (its Caddy 1 fork, github.com/coredns/caddy, caddyfile/lexer.go and
- * parse.go):
+ * parse.go), checked against CoreDNS's own reading of 288 real Corefiles (../shared/corpora):
  * - tokens are separated by whitespace; `{` and `}` are braces only as tokens of their own (`{$VAR}`,
- *   `{env.X}` and `foo{` are words);
- * - `#` outside quotes starts a comment up to the end of the line, also in the middle of a word
- *   (`1.1.1.1#x` is the word `1.1.1.1`), as CoreDNS's lexer does;
- * - `"..."` quotes a token (it may span lines; `\"` is a quote, any other `\x` stays as written);
- * - a server block is one or more keys (`.:53`, `example.org:53 other.org`, `dns://.:53`; a key ending in
- *   `,` continues on the next line) and a `{ }` body, or no braces and then a body to the end of the file;
+ *   `{env.X}` and `foo{` are words); a carriage return outside quotes is dropped, even inside a word;
+ * - `#` outside quotes starts a comment. At the start of a token it runs to the end of the line; in the
+ *   middle of a word it ends the word and runs only to the next whitespace: `forward . 1.1.1.1#853 8.8.8.8`
+ *   forwards to 1.1.1.1 and 8.8.8.8, and `}# after close` is a `}` and then a server block `after close`;
+ * - `"..."` quotes a token when the quote starts it (it may span lines; `\"` is a quote, any other `\x` stays
+ *   as written); a quote inside a word, a backquote and a backslash are ordinary characters: a `\` at the
+ *   end of a line is an argument, and the next line is a new directive (CoreDNS has no line continuation);
+ * - a server block is zero or more keys (`.:53`, `example.org:53 other.org`, `dns://.:53`; a key ending in
+ *   `,` continues on the next line; any word, `}` included, is a key) and a `{ }` body, or no braces and
+ *   then a body up to a `}` or the end of the file. A braced body left open at the end of the file is
+ *   closed by the file's last `}` when that closed a directive's block (CoreDNS shares it);
  * - a directive (plugin) is its name, the tokens on its line and any `{ }` blocks (nested to any depth); a
  *   `{` on the next line still opens its block. A server block's closing `}` must not follow a directive
  *   on its line (CoreDNS rejects `.:53 { errors }`);
  * - `(name) { ... }` defines a snippet, `import NAME|FILE|GLOB` (one argument) pulls one in.
- * Also accepted, as Caddy 2 writes them: backquoted tokens (`` `...` ``, no escapes) and a backslash right
- * before a line break, which joins the next line to the current directive.
+ * readAsCoreDns (src/dns/coredns-reading.ts) reads the result exactly as CoreDNS does (imports spliced,
+ * placeholders replaced), and the edits below are checked with it.
  */
 import { Mk8sError, EXIT, InternalError, BUG_REPORT_HINT } from '../errors.js';
 
-/** `word` also covers quoted and backquoted tokens; `open`/`close` are the braces `{` and `}`. */
+/** `word` also covers quoted tokens; `open`/`close` are the braces `{` and `}`. */
 export type TokenKind = 'word' | 'open' | 'close';
 
 export interface CorefileToken {
   kind: TokenKind;
-  /** Everything between the previous token and this one, exactly as written: whitespace, comments, `\` line joins. */
+  /** Everything between the previous token and this one, exactly as written: whitespace and comments. */
   leading: string;
   /** The token as written, quotes included. */
   raw: string;
-  /** The token's value: quotes removed, `\"` resolved. Placeholders such as `{$VAR}` are kept as written. */
+  /** The token's value: quotes removed, `\"` resolved, carriage returns outside quotes dropped. Placeholders such as `{$VAR}` are kept as written. */
   text: string;
-  /** Whether a line break (not a joined one) comes before the token: a new line starts a new directive. */
+  /** Whether a line break comes before the token: a new line starts a new directive. */
   startsLine: boolean;
   /** 1-based position in the parsed text (line 0 for tokens an edit added). */
   line: number;
@@ -90,13 +95,13 @@ export class CorefileError extends Mk8sError {
   readonly code = 'precondition' as const;
   readonly exitCode = EXIT.precondition;
   override readonly name = 'CorefileError';
-  /** 1-based; 0 when the error has no single place. */
+  /** 1-based; 0 when the error has no single place (the column is 0 when only the line is known). */
   readonly line: number;
   readonly column: number;
   readonly reason: string;
 
   constructor(source: string, at: { line: number; column: number } | undefined, reason: string) {
-    super(at ? `${source}:${at.line}:${at.column}: ${reason}` : `${source}: ${reason}`);
+    super(at ? `${source}:${at.line}${at.column > 0 ? `:${at.column}` : ''}: ${reason}` : `${source}: ${reason}`);
     this.line = at?.line ?? 0;
     this.column = at?.column ?? 0;
     this.reason = reason;
@@ -113,14 +118,6 @@ const SPACE = new Set([
   '\u205f', '\u3000',
 ]);
 const isSpace = (ch: string | undefined): boolean => ch !== undefined && SPACE.has(ch);
-
-/** Length of a `\` line join at `i` (`\` + LF or `\` + CRLF), else 0. */
-function lineJoinAt(text: string, i: number): number {
-  if (text[i] !== '\\') return 0;
-  if (text[i + 1] === '\n') return 2;
-  if (text[i + 1] === '\r' && text[i + 2] === '\n') return 3;
-  return 0;
-}
 
 class Positions {
   private readonly lineStarts: number[] = [0];
@@ -143,7 +140,8 @@ class Positions {
   }
 }
 
-function lex(text: string, source: string): { tokens: CorefileToken[]; trailing: string } {
+/** Splits a Corefile into tokens as CoreDNS's lexer does, each with the exact text before it. */
+export function lexCorefile(text: string, source: string): { tokens: CorefileToken[]; trailing: string } {
   const pos = new Positions(text);
   const fail = (offset: number, reason: string): never => {
     throw new CorefileError(source, pos.at(offset), reason);
@@ -163,11 +161,6 @@ function lex(text: string, source: string): { tokens: CorefileToken[]; trailing:
     }
     if (ch === '#') {
       while (i < text.length && text[i] !== '\n') i++;
-      continue;
-    }
-    const join = lineJoinAt(text, i);
-    if (join > 0) {
-      i += join;
       continue;
     }
 
@@ -190,20 +183,22 @@ function lex(text: string, source: string): { tokens: CorefileToken[]; trailing:
         value += escaped && c !== '"' ? `\\${c}` : c;
         escaped = false;
       }
-    } else if (ch === '`') {
-      const end = text.indexOf('`', i + 1);
-      if (end < 0) fail(start, 'unterminated backquoted string: add the closing `');
-      value = text.slice(i + 1, end);
-      i = end + 1;
     } else {
-      while (i < text.length && !isSpace(text[i]) && text[i] !== '#' && lineJoinAt(text, i) === 0) i++;
-      value = text.slice(start, i);
+      value = '';
+      // A carriage return does not end a word: CoreDNS drops it and reads on.
+      while (i < text.length && (text[i] === '\r' || (!isSpace(text[i]) && text[i] !== '#'))) {
+        if (text[i] !== '\r') value += text[i];
+        i++;
+      }
     }
     const raw = text.slice(start, i);
-    const kind: TokenKind = raw === '{' ? 'open' : raw === '}' ? 'close' : 'word';
+    // CoreDNS compares values: a quoted "{" is a brace to it as well.
+    const kind: TokenKind = value === '{' ? 'open' : value === '}' ? 'close' : 'word';
     tokens.push({ kind, leading: text.slice(triviaStart, start), raw, text: value, startsLine: sawBreak, ...pos.at(start) });
     triviaStart = i;
     sawBreak = false;
+    // `#` right after a word: CoreDNS skips up to the next whitespace (a carriage return is not one here).
+    if (text[i] === '#') while (i < text.length && (text[i] === '\r' || !isSpace(text[i]))) i++;
   }
   return { tokens, trailing: text.slice(triviaStart) };
 }
@@ -241,36 +236,38 @@ class Parser {
   file(): Corefile['entries'] {
     const entries: Corefile['entries'] = [];
     for (let token = this.peek(); token; token = this.peek()) {
-      if (token.kind === 'close') this.fail(token, 'unexpected "}": no "{" is open here; remove it');
-      if (token.kind === 'open') this.fail(token, 'a server block needs a key before "{", e.g. ".:53 {"');
-      if (token.text === 'import') entries.push({ type: 'import', directive: this.directive('top') });
+      // CoreDNS pulls an import in where a server block would start only when it starts a line.
+      if (token.kind === 'word' && token.text === 'import' && token.startsLine) entries.push({ type: 'import', directive: this.directive('top') });
       else entries.push(this.serverBlock());
     }
     return entries;
   }
 
   private serverBlock(): CorefileServerBlock {
+    // Keys: every token up to a "{" or the end of the line (a trailing comma continues on the next one).
+    // Like CoreDNS, any word is a key (a stray "}" too), and a "{" with no key before it opens a block that
+    // CoreDNS reads and then drops.
     const keys: CorefileToken[] = [];
-    for (;;) {
+    let another = false;
+    for (let next = this.peek(); next; next = this.peek()) {
+      if (next.kind === 'open') {
+        if (another) this.fail(next, `expected another server key after ${quote((keys.at(-1) as CorefileToken).text)}: add one or remove the comma`);
+        break;
+      }
+      if (keys.length > 0 && next.startsLine && !another) break;
       const key = this.take();
       keys.push(key);
-      const another = key.text.endsWith(',');
-      const next = this.peek();
-      if (!next) {
-        if (another) this.fail(key, `the server keys end with a comma after ${quote(key.text)}: add another key or remove the comma`);
-        break;
-      }
-      if (next.kind === 'open') {
-        if (another) this.fail(next, `expected another server key after ${quote(key.text)}: add one or remove the comma`);
-        break;
-      }
-      if (next.kind === 'close') this.fail(next, 'unexpected "}": no "{" is open here; remove it');
-      if (next.startsLine && !another) break;
+      if (key.text !== '') another = key.text.endsWith(','); // CoreDNS skips an empty key ("")
+    }
+    if (!this.peek()) {
+      const last = keys.at(-1) as CorefileToken;
+      if (another) this.fail(last, `the server keys end with a comma after ${quote(last.text)}: add another key or remove the comma`);
+      return { type: 'server', keys, open: undefined, directives: [], close: undefined };
     }
 
-    const first = keys[0] as CorefileToken;
-    const snippet = keys.length === 1 ? SNIPPET_RE.exec(first.text) : null;
-    if (snippet) {
+    const first = keys[0];
+    const snippet = keys.length === 1 && first ? SNIPPET_RE.exec(first.text) : null;
+    if (snippet && first) {
       const name = snippet[1] as string;
       const open = this.peek();
       if (open?.kind !== 'open') this.fail(first, `snippet ${first.text} needs a body: write "${first.text} {", its directives, then "}"`);
@@ -283,26 +280,31 @@ class Parser {
     if (this.peek()?.kind === 'open') {
       const open = this.take();
       const directives = this.directives('server', open);
-      return { type: 'server', keys, open, directives, close: this.take() };
+      if (this.peek()) return { type: 'server', keys, open, directives, close: this.take() };
+      // The end of the file: CoreDNS accepts it when the file's last token is a "}" (it closed a directive's
+      // block and closes the server block too).
+      if (this.tokens.at(-1)?.kind !== 'close') this.fail(open, '"{" is never closed: add the matching "}"');
+      return { type: 'server', keys, open, directives, close: undefined };
     }
-    return { type: 'server', keys, open: undefined, directives: this.directives('server', undefined), close: undefined };
+    // No braces: the body runs to a "}" (which ends it) or to the end of the file.
+    const directives = this.directives('server', undefined);
+    const close = this.peek()?.kind === 'close' ? this.take() : undefined;
+    return { type: 'server', keys, open: undefined, directives, close };
   }
 
   /**
-   * Directives up to the `}` that closes `open` (left unread), or to the end of the file when `open` is
-   * undefined. `level`: where the directives stand; a server block's own directives follow stricter rules.
+   * Directives up to a "}" at the start of a directive (left unread) or to the end of the file. `level`:
+   * where the directives stand; a server block's own directives follow stricter rules, and a nested block
+   * (opened by `open`) must be closed.
    */
   private directives(level: 'server' | 'nested', open: CorefileToken | undefined): CorefileDirective[] {
     const list: CorefileDirective[] = [];
     for (let token = this.peek(); token; token = this.peek()) {
-      if (token.kind === 'close') {
-        if (open) return list;
-        this.fail(token, 'unexpected "}": no "{" is open here; remove it');
-      }
+      if (token.kind === 'close') return list;
       if (token.kind === 'open') this.fail(token, 'unexpected "{": a block must follow a directive, e.g. "forward . 8.8.8.8 {"');
       list.push(this.directive(level));
     }
-    if (open) this.fail(open, '"{" is never closed: add the matching "}"');
+    if (level === 'nested' && open) this.fail(open, '"{" is never closed: add the matching "}"');
     return list;
   }
 
@@ -345,7 +347,7 @@ class Parser {
  */
 export function parseCorefile(text: string, options: { source?: string } = {}): Corefile {
   const source = options.source ?? 'Corefile';
-  const { tokens, trailing } = lex(text, source);
+  const { tokens, trailing } = lexCorefile(text, source);
   return { entries: new Parser(tokens, source).file(), trailing, source };
 }
 
