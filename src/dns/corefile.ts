@@ -185,10 +185,14 @@ export function lexCorefile(text: string, source: string): { tokens: CorefileTok
       }
     } else {
       value = '';
-      // A carriage return does not end a word: CoreDNS drops it and reads on.
-      while (i < text.length && (text[i] === '\r' || (!isSpace(text[i]) && text[i] !== '#'))) {
-        if (text[i] !== '\r') value += text[i];
-        i++;
+      // A carriage return does not end a word: CoreDNS drops it and reads on. One that only comes before
+      // whitespace or the end stays out of the token (CRLF line ends stay line ends for the edits).
+      for (;;) {
+        let j = i;
+        while (text[j] === '\r') j++;
+        if (j >= text.length || isSpace(text[j]) || text[j] === '#') break;
+        value += text[j];
+        i = j + 1;
       }
     }
     const raw = text.slice(start, i);
@@ -197,8 +201,14 @@ export function lexCorefile(text: string, source: string): { tokens: CorefileTok
     tokens.push({ kind, leading: text.slice(triviaStart, start), raw, text: value, startsLine: sawBreak, ...pos.at(start) });
     triviaStart = i;
     sawBreak = false;
-    // `#` right after a word: CoreDNS skips up to the next whitespace (a carriage return is not one here).
-    if (text[i] === '#') while (i < text.length && (text[i] === '\r' || !isSpace(text[i]))) i++;
+    // `#` right after a word (not a quoted one): CoreDNS skips up to the next whitespace (a carriage return
+    // is not one here). After a quoted token it starts a comment to the end of the line, as at a token start.
+    let j = i;
+    while (text[j] === '\r') j++;
+    if (ch !== '"' && text[j] === '#') {
+      i = j;
+      while (i < text.length && (text[i] === '\r' || !isSpace(text[i]))) i++;
+    }
   }
   return { tokens, trailing: text.slice(triviaStart) };
 }
