@@ -7,7 +7,7 @@
  * mk8s-addons uses it to say, before changing a Corefile, when CoreDNS would refuse it, and to check that
  * an edit changes nothing but what it means to change.
  */
-import { CorefileError, lexCorefile } from './corefile.js';
+import { CorefileError, lexCorefile } from './corefile-lexer.js';
 
 /**
  * The plugins a CoreDNS build from coredns/coredns knows (core/dnsserver/zdirectives.go), plus the ones

@@ -28,25 +28,11 @@
  * readAsCoreDns (src/dns/coredns-reading.ts) reads the result exactly as CoreDNS does (imports spliced,
  * placeholders replaced), and the edits below are checked with it.
  */
-import { Mk8sError, EXIT, InternalError, BUG_REPORT_HINT } from '../errors.js';
+import { InternalError, BUG_REPORT_HINT } from '../errors.js';
+import { CorefileError, lexCorefile, type CorefileToken } from './corefile-lexer.js';
+import { readAsCoreDns, type CoreDnsReading, type CoreDnsToken } from './coredns-reading.js';
 
-/** `word` also covers quoted tokens; `open`/`close` are the braces `{` and `}`. */
-export type TokenKind = 'word' | 'open' | 'close';
-
-export interface CorefileToken {
-  kind: TokenKind;
-  /** Everything between the previous token and this one, exactly as written: whitespace and comments. */
-  leading: string;
-  /** The token as written, quotes included. */
-  raw: string;
-  /** The token's value: quotes removed, `\"` resolved, carriage returns outside quotes dropped. Placeholders such as `{$VAR}` are kept as written. */
-  text: string;
-  /** Whether a line break comes before the token: a new line starts a new directive. */
-  startsLine: boolean;
-  /** 1-based position in the parsed text (line 0 for tokens an edit added). */
-  line: number;
-  column: number;
-}
+export { CorefileError, type CorefileToken, type TokenKind } from './corefile-lexer.js';
 
 /** A `{ ... }` block after a directive, holding sub-directives (one per line). */
 export interface CorefileBlock {
@@ -84,133 +70,6 @@ export interface Corefile {
   trailing: string;
   /** Name used in error messages, e.g. `Corefile` or `configmap/coredns`. */
   source: string;
-}
-
-/**
- * The Corefile cannot be read, or cannot be edited safely. The message starts with `SOURCE:LINE:COLUMN:`
- * (or `SOURCE:` when no place applies) and says what to change. Exit 3: the cluster's CoreDNS
- * configuration must be fixed before mk8s-addons can manage it.
- */
-export class CorefileError extends Mk8sError {
-  readonly code = 'precondition' as const;
-  readonly exitCode = EXIT.precondition;
-  override readonly name = 'CorefileError';
-  /** 1-based; 0 when the error has no single place (the column is 0 when only the line is known). */
-  readonly line: number;
-  readonly column: number;
-  readonly reason: string;
-
-  constructor(source: string, at: { line: number; column: number } | undefined, reason: string) {
-    super(at ? `${source}:${at.line}${at.column > 0 ? `:${at.column}` : ''}: ${reason}` : `${source}: ${reason}`);
-    this.line = at?.line ?? 0;
-    this.column = at?.column ?? 0;
-    this.reason = reason;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Lexer
-
-// Go's unicode.IsSpace, which CoreDNS's lexer uses.
-const SPACE = new Set([
-  '\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2001', '\u2002', '\u2003',
-  '\u2004', '\u2005', '\u2006', '\u2007', '\u2008', '\u2009', '\u200a', '\u2028', '\u2029', '\u202f',
-  '\u205f', '\u3000',
-]);
-const isSpace = (ch: string | undefined): boolean => ch !== undefined && SPACE.has(ch);
-
-class Positions {
-  private readonly lineStarts: number[] = [0];
-
-  constructor(private readonly text: string) {
-    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1);
-  }
-
-  /** 1-based line and column (columns count characters, not UTF-16 units) of an offset. */
-  at(offset: number): { line: number; column: number } {
-    let lo = 0;
-    let hi = this.lineStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.lineStarts[mid] as number) <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    const start = this.lineStarts[lo] as number;
-    return { line: lo + 1, column: [...this.text.slice(start, offset)].length + 1 };
-  }
-}
-
-/** Splits a Corefile into tokens as CoreDNS's lexer does, each with the exact text before it. */
-export function lexCorefile(text: string, source: string): { tokens: CorefileToken[]; trailing: string } {
-  const pos = new Positions(text);
-  const fail = (offset: number, reason: string): never => {
-    throw new CorefileError(source, pos.at(offset), reason);
-  };
-  const tokens: CorefileToken[] = [];
-  // CoreDNS drops a leading byte order mark; we keep it as part of the first token's leading text.
-  let i = text.startsWith('\ufeff') ? 1 : 0;
-  let triviaStart = 0;
-  let sawBreak = true; // the first token starts a line
-
-  while (i < text.length) {
-    const ch = text[i] as string;
-    if (isSpace(ch)) {
-      if (ch === '\n') sawBreak = true;
-      i++;
-      continue;
-    }
-    if (ch === '#') {
-      while (i < text.length && text[i] !== '\n') i++;
-      continue;
-    }
-
-    const start = i;
-    let value: string;
-    if (ch === '"') {
-      let escaped = false;
-      value = '';
-      i++;
-      for (;;) {
-        if (i >= text.length) fail(start, 'unterminated quoted string: add the closing "');
-        const c = text[i] as string;
-        i++;
-        if (!escaped && c === '\\') {
-          escaped = true;
-          continue;
-        }
-        if (!escaped && c === '"') break;
-        // CoreDNS resolves only \" and keeps any other backslash as written.
-        value += escaped && c !== '"' ? `\\${c}` : c;
-        escaped = false;
-      }
-    } else {
-      value = '';
-      // A carriage return does not end a word: CoreDNS drops it and reads on. One that only comes before
-      // whitespace or the end stays out of the token (CRLF line ends stay line ends for the edits).
-      for (;;) {
-        let j = i;
-        while (text[j] === '\r') j++;
-        if (j >= text.length || isSpace(text[j]) || text[j] === '#') break;
-        value += text[j];
-        i = j + 1;
-      }
-    }
-    const raw = text.slice(start, i);
-    // CoreDNS compares values: a quoted "{" is a brace to it as well.
-    const kind: TokenKind = value === '{' ? 'open' : value === '}' ? 'close' : 'word';
-    tokens.push({ kind, leading: text.slice(triviaStart, start), raw, text: value, startsLine: sawBreak, ...pos.at(start) });
-    triviaStart = i;
-    sawBreak = false;
-    // `#` right after a word (not a quoted one): CoreDNS skips up to the next whitespace (a carriage return
-    // is not one here). After a quoted token it starts a comment to the end of the line, as at a token start.
-    let j = i;
-    while (text[j] === '\r') j++;
-    if (ch !== '"' && text[j] === '#') {
-      i = j;
-      while (i < text.length && (text[i] === '\r' || !isSpace(text[i]))) i++;
-    }
-  }
-  return { tokens, trailing: text.slice(triviaStart) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -441,8 +300,10 @@ interface ForwardSite {
 
 interface ForwardLookup {
   block: CorefileServerBlock;
-  /** The forward plugin that sets the block's upstream servers, if the block has one. */
+  /** The forward plugin that sets the block's upstream servers, if the block has one: the first `forward .`. */
   forward: ForwardSite | undefined;
+  /** The `forward .` plugins after it: a chain (`next RCODE` hands a query on to the next one). */
+  chained: ForwardSite[];
   /** `import` arguments in the block that are files or globs: their contents are not visible here. */
   fileImports: string[];
 }
@@ -484,18 +345,25 @@ function lookupForward(cf: Corefile, serverKey: string): ForwardLookup {
   };
   walk(block.directives, undefined);
 
-  if (found.length <= 1) return { block, forward: found[0], fileImports };
-  // Several forward stanzas: the one for the root zone is the upstream; the others forward sub-domains.
+  if (found.length === 1) return { block, forward: found[0], chained: [], fileImports };
+  // Several forward stanzas: the ones for the root zone are the upstreams (the first one first, then, with
+  // `next`, the others in order); the others forward sub-domains.
   const root = found.filter((f) => headArgs(f.directive)[0]?.text === '.');
-  if (root.length === 1) return { block, forward: root[0], fileImports };
-  if (root.length === 0) return { block, forward: undefined, fileImports };
-  const lines = root.map((f) => f.directive.name.line).join(' and ');
-  throw new CorefileError(cf.source, undefined, `the ${serverKey} block has ${root.length} "forward ." plugins (lines ${lines}): keep one`);
+  return { block, forward: root[0], chained: root.slice(1), fileImports };
 }
 
 /**
- * The upstream servers (the TO arguments of the forward plugin) of the `serverKey` server block, following
- * snippet imports; undefined when the block has no forward plugin. Throws CorefileError when no block, or
+ * The `forward .` plugins of the `serverKey` block in the order CoreDNS tries them (following snippet
+ * imports): the line of each and its servers. Usually one; CoreDNS chains several with `next`.
+ */
+export function forwardChain(cf: Corefile, serverKey = '.:53'): Array<{ line: number; servers: string[] }> {
+  const { forward, chained } = lookupForward(cf, serverKey);
+  return (forward ? [forward, ...chained] : []).map((f) => ({ line: f.directive.name.line, servers: headArgs(f.directive).slice(1).map((t) => t.text) }));
+}
+
+/**
+ * The upstream servers (the TO arguments of the first `forward .` plugin) of the `serverKey` server block,
+ * following snippet imports; undefined when the block has no forward plugin for the root zone. Throws CorefileError when no block, or
  * more than one, serves `serverKey`.
  */
 export function getForwarders(cf: Corefile, serverKey = '.:53'): string[] | undefined {
@@ -513,6 +381,8 @@ export interface SetForwardersResult {
    * are not visible here; a forward plugin inside one would clash with the one set here.
    */
   fileImports: string[];
+  /** Lines of the `forward .` plugins chained after the one set here, which are left as they are. */
+  chained: number[];
 }
 
 /**
@@ -549,14 +419,16 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
   for (const s of servers) {
     if (!isPlainCorefileWord(s)) throw new InternalError(`cannot write ${quote(s)} into the Corefile as a forward server; ${BUG_REPORT_HINT}`);
   }
+  const before = loadableReading(cf);
   const wanted = ['.', ...servers];
   const lookup = lookupForward(cf, serverKey);
   const { forward, fileImports } = lookup;
+  const chained = lookup.chained.map((f) => f.directive.name.line);
   const same = (d: CorefileDirective): boolean => {
     const head = headArgs(d).map((t) => t.text);
     return head.length === wanted.length && head.every((t, i) => t === wanted[i]);
   };
-  if (forward && same(forward.directive)) return { corefile: cf, changed: false, fileImports };
+  if (forward && same(forward.directive)) return { corefile: cf, changed: false, fileImports, chained };
   if (forward?.snippet) {
     const name = (forward.snippet.keys[0] as CorefileToken).text;
     throw new CorefileError(
@@ -581,22 +453,103 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
       return newToken(text, previous?.leading ?? ' ');
     });
     directive.parts = [...head, ...directive.parts.slice(old.length)];
-    return { corefile, changed: true, fileImports };
+    checkEdit(cf, before, corefile, (reading) => replaceHead(reading, forward.directive.name.line, 'forward', wanted));
+    return { corefile, changed: true, fileImports, chained };
   }
 
+  if (block.open && !block.close) {
+    throw new CorefileError(
+      cf.source,
+      block.open,
+      `the "{" of ${serverKey} is never closed (CoreDNS lets the file's last "}", which closes a plugin's block, close it too, but a line added at its end would fall outside): add the matching "}"`,
+    );
+  }
   const newline = printCorefile(cf).includes('\r\n') ? '\r\n' : '\n';
   const siblings = block.directives.map((d) => indentOf(d.name)).filter((s): s is string => s !== undefined);
   const indent = siblings.at(-1) ?? `${indentOf(block.keys[0] as CorefileToken) ?? ''}    `;
-  block.directives.push({
-    name: newToken('forward', newline + indent, true),
-    parts: wanted.map((text) => newToken(text, ' ')),
-  });
-  // `.:53 { }`: the closing brace must move to a line of its own.
-  if (block.close && !block.close.startsLine) {
+  // The new line goes after the last line of the block, so a comment at the end of that line (and any
+  // comment lines after it) stays where it is: it is the text before the closing "}" (or the file's end).
+  const last = index === corefile.entries.length - 1 && !block.close;
+  const tail = last ? corefile.trailing : (block.close as CorefileToken).leading;
+  const lineEnd = block.directives.length > 0 || block.open ? tail.lastIndexOf('\n') : -1;
+  const name = newToken('forward', lineEnd >= 0 ? tail.slice(0, lineEnd + 1) + indent : newline + indent, true);
+  const rest = lineEnd >= 0 ? newline + tail.slice(lineEnd + 1) : tail;
+  block.directives.push({ name, parts: wanted.map((text) => newToken(text, ' ')) });
+  if (last) corefile.trailing = rest;
+  else if (block.close && lineEnd >= 0) block.close = { ...block.close, leading: rest, startsLine: true };
+  else if (block.close) {
+    // `.:53 { }`: the closing brace must move to a line of its own.
     const keyIndent = indentOf(block.keys[0] as CorefileToken) ?? '';
     block.close = { ...block.close, leading: newline + keyIndent, startsLine: true };
   }
-  return { corefile, changed: true, fileImports };
+  checkEdit(cf, before, corefile, (reading) => appendDirective(reading, serverKey, ['forward', ...wanted]));
+  return { corefile, changed: true, fileImports, chained };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Edits checked against CoreDNS's reading
+
+/**
+ * What CoreDNS reads from `cf`, refusing (before any change) a Corefile that CoreDNS would not load: a
+ * plugin name it does not know (often a `\` meant as a line continuation, which CoreDNS does not have).
+ */
+function loadableReading(cf: Corefile): CoreDnsReading {
+  const text = printCorefile(cf);
+  const reading = readAsCoreDns(text, { source: cf.source });
+  const unknown = reading.unknownPlugins[0];
+  if (unknown) {
+    const previous = text.split('\n')[unknown.line - 2]?.replace(/\r$/, '');
+    const hint =
+      previous !== undefined && /(^|\s)\S*\\$/.test(previous.replace(/\s*#.*$/, '').trimEnd())
+        ? `: the "\\" at the end of line ${unknown.line - 1} does not continue a line in a Corefile; put the arguments on one line`
+        : ': fix the name, or remove the line';
+    throw new CorefileError(cf.source, { line: unknown.line, column: 0 }, `CoreDNS has no plugin ${quote(unknown.text)}, so it would not load this Corefile${hint}`);
+  }
+  return reading;
+}
+
+type Expect = (reading: CoreDnsReading) => CoreDnsReading;
+
+const textsOf = (reading: CoreDnsReading): string =>
+  JSON.stringify(reading.blocks.map((b) => [b.keys, b.directives.map((d) => [d.name, d.tokens.map((t) => t.text)])]));
+
+/**
+ * Checks an edit by reading the result as CoreDNS does: it must read exactly what it read before, with only
+ * the intended change. A difference is a case the edit does not handle: refuse rather than write it.
+ */
+function checkEdit(cf: Corefile, before: CoreDnsReading, edited: Corefile, expect: Expect): void {
+  let after: CoreDnsReading;
+  try {
+    after = readAsCoreDns(printCorefile(edited), { source: cf.source });
+  } catch (err) {
+    throw new CorefileError(cf.source, undefined, `CoreDNS could not read the edited Corefile (${(err as Error).message}): make the change by hand`);
+  }
+  if (textsOf(after) !== textsOf(expect(structuredClone(before)))) {
+    throw new CorefileError(cf.source, undefined, 'CoreDNS would read more than the intended change from the edited Corefile: make the change by hand');
+  }
+}
+
+/** The directive `name` whose name token is on `line` gets `head` as its arguments before its first "{". */
+function replaceHead(reading: CoreDnsReading, line: number, name: string, head: string[]): CoreDnsReading {
+  for (const block of reading.blocks) {
+    for (const d of block.directives) {
+      if (d.name !== name || d.tokens[0]?.line !== line) continue;
+      const open = d.tokens.findIndex((t) => t.text === '{');
+      const rest = open < 0 ? [] : d.tokens.slice(open);
+      d.tokens = [d.tokens[0] as CoreDnsToken, ...head.map((text) => ({ text, line })), ...rest];
+    }
+  }
+  return reading;
+}
+
+/** A directive added at the end of the block(s) that serve `serverKey`. */
+function appendDirective(reading: CoreDnsReading, serverKey: string, tokens: string[]): CoreDnsReading {
+  const wanted = normaliseServerKey(serverKey);
+  for (const block of reading.blocks) {
+    if (!block.keys.some((k) => normaliseServerKey(k) === wanted)) continue;
+    block.directives.push({ name: tokens[0] as string, tokens: tokens.map((text) => ({ text, line: 0 })) });
+  }
+  return reading;
 }
 
 /** The result of setClusterDomain. */
@@ -619,6 +572,7 @@ const isReverseZone = (zone: string): boolean => /(^|\.)(in-addr|ip6)\.arpa\.?$/
  */
 export function setClusterDomain(cf: Corefile, domain: string, serverKey = '.:53'): SetClusterDomainResult {
   if (!isPlainCorefileWord(domain)) throw new InternalError(`cannot write ${quote(domain)} into the Corefile as the cluster domain; ${BUG_REPORT_HINT}`);
+  const before = loadableReading(cf);
   const { block } = lookupForward(cf, serverKey);
   const at = block.directives.findIndex((d) => d.name.text === 'kubernetes');
   if (at < 0) return { corefile: cf, changed: false };
@@ -630,6 +584,9 @@ export function setClusterDomain(cf: Corefile, domain: string, serverKey = '.:53
   const corefile = structuredClone(cf);
   const copy = corefile.entries[cf.entries.indexOf(block)] as CorefileServerBlock;
   // Head arguments come first in parts, so the zone's index there is the same.
-  (copy.directives[at] as CorefileDirective).parts[zoneAt] = newToken(domain, zone.leading);
+  const directive = copy.directives[at] as CorefileDirective;
+  directive.parts[zoneAt] = newToken(domain, zone.leading);
+  const head = headArgs(directive).map((t) => t.text);
+  checkEdit(cf, before, corefile, (reading) => replaceHead(reading, directive.name.line, 'kubernetes', head));
   return { corefile, changed: true };
 }

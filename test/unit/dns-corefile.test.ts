@@ -5,7 +5,9 @@ import {
   parseCorefile,
   printCorefile,
   getForwarders,
+  forwardChain,
   setForwarders,
+  setClusterDomain,
   CorefileError,
   type CorefileDirective,
   type CorefileServerBlock,
@@ -449,10 +451,18 @@ test('forwarders: several forward plugins, the root one is the upstream', () => 
     printCorefile(setForwarders(noRoot, ['1.1.1.1']).corefile),
     '.:53 {\n  forward a.example 10.0.0.1\n  forward b.example 10.0.0.2\n  forward . 1.1.1.1\n}\n',
   );
-  assert.throws(
-    () => getForwarders(parseCorefile('.:53 {\n  forward . 1.1.1.1\n  forward . 8.8.8.8\n}\n')),
-    corefileError('Corefile: the .:53 block has 2 "forward ." plugins (lines 2 and 3): keep one'),
-  );
+  // Chained `forward .` plugins (the first answers; `next` hands a query on): the first is the upstream,
+  // and the edit changes it alone.
+  const chain = parseCorefile('.:53 {\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n  forward . 8.8.8.8\n}\n');
+  assert.deepEqual(getForwarders(chain), ['1.1.1.1']);
+  assert.deepEqual(forwardChain(chain), [
+    { line: 2, servers: ['1.1.1.1'] },
+    { line: 5, servers: ['8.8.8.8'] },
+  ]);
+  const edited = setForwarders(chain, ['9.9.9.9']);
+  assert.deepEqual([edited.changed, edited.chained], [true, [5]]);
+  assert.equal(printCorefile(edited.corefile), '.:53 {\n  forward . 9.9.9.9 {\n    next NXDOMAIN\n  }\n  forward . 8.8.8.8\n}\n');
+  assert.deepEqual(setForwarders(chain, ['1.1.1.1']).changed, false);
 });
 
 test('forwarders: inserted lines take the indentation and line ends of the block', () => {
@@ -470,6 +480,44 @@ test('forwarders: inserted lines take the indentation and line ends of the block
     assert.equal(out, expected, JSON.stringify(text));
     assert.equal(printCorefile(parseCorefile(out)), out);
   }
+});
+
+test('forwarders: a new forward line leaves the comment at the end of the line before it in place', () => {
+  const table: [string, string][] = [
+    ['.:53 {\n    errors  # coredns.io/plugins/errors\n}\n', '.:53 {\n    errors  # coredns.io/plugins/errors\n    forward . 1.1.1.1\n}\n'],
+    ['.:53 {\r\n  errors # e\r\n  # last words\r\n  }\r\n', '.:53 {\r\n  errors # e\r\n  # last words\r\n  forward . 1.1.1.1\r\n  }\r\n'],
+    ['.:53\nerrors # e\n# end\n', '.:53\nerrors # e\n# end\nforward . 1.1.1.1\n'],
+    ['.:53\nerrors # e\n}\nx {\n}\n', '.:53\nerrors # e\nforward . 1.1.1.1\n}\nx {\n}\n'],
+  ];
+  for (const [text, expected] of table) {
+    assert.equal(printCorefile(setForwarders(parseCorefile(text), ['1.1.1.1']).corefile), expected, JSON.stringify(text));
+  }
+});
+
+test('forwarders: a Corefile CoreDNS would not load is refused before any change, saying why', () => {
+  const table: [string, string][] = [
+    [
+      '.:53 {\n    forward . 1.1.1.1 \\\n        8.8.8.8\n}\n',
+      'Corefile:3: CoreDNS has no plugin "8.8.8.8", so it would not load this Corefile: the "\\" at the end of line 2 does not continue a line in a Corefile; put the arguments on one line',
+    ],
+    ['.:53 {\n    errors\n    forwrd . 1.1.1.1\n}\n', 'Corefile:3: CoreDNS has no plugin "forwrd", so it would not load this Corefile: fix the name, or remove the line'],
+    [
+      '.:53 {\n  kubernetes cluster.local {\n    pods insecure\n}\n',
+      'Corefile:1:6: the "{" of .:53 is never closed (CoreDNS lets the file\'s last "}", which closes a plugin\'s block, close it too, but a line added at its end would fall outside): add the matching "}"',
+    ],
+  ];
+  for (const [text, message] of table) {
+    assert.throws(() => setForwarders(parseCorefile(text), ['1.1.1.1']), corefileError(message), JSON.stringify(text));
+  }
+  // The same servers: nothing to change, but CoreDNS would still not load it.
+  assert.throws(
+    () => setForwarders(parseCorefile('.:53 {\n  forward . 1.1.1.1\n  forwrd x\n}\n'), ['1.1.1.1']),
+    corefileError('Corefile:3: CoreDNS has no plugin "forwrd", so it would not load this Corefile: fix the name, or remove the line'),
+  );
+  assert.throws(
+    () => setClusterDomain(parseCorefile('.:53 {\n  kubernetes cluster.local \\\n  in-addr.arpa\n}\n'), 'home.arpa'),
+    corefileError('Corefile:3: CoreDNS has no plugin "in-addr.arpa", so it would not load this Corefile: the "\\" at the end of line 2 does not continue a line in a Corefile; put the arguments on one line'),
+  );
 });
 
 test('forwarders: what cannot be edited safely is refused with a message', () => {
