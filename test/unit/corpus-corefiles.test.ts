@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { corpusDir, corpusJsonl, corpusText } from '../support/corpora.js';
-import { CorefileError, parseCorefile, printCorefile } from '../../src/dns/corefile.js';
+import { CorefileError, parseCorefile, printCorefile, setClusterDomain, setForwarders } from '../../src/dns/corefile.js';
 import { readAsCoreDns, type CoreDnsReading } from '../../src/dns/coredns-reading.js';
 
 interface View {
@@ -136,3 +136,58 @@ for (const corpus of ['corefiles', 'corefiles-lexer'] as const) {
     assert.deepEqual(failures, []);
   });
 }
+
+/** The blocks that serve .:53 to CoreDNS (keys `.:53`, `.`, `:53`, `dns://.:53`, any case). */
+const servesRoot = (keys: string[]): boolean => keys.some((k) => /^(dns:\/\/)?\.?(:0*53)?$/i.test(k) && k !== '' && k !== 'dns://');
+
+/** What CoreDNS reads, as texts only (an added line moves the lines after it). */
+const texts = (blocks: CoreDnsReading['blocks']): unknown =>
+  blocks.map((b) => [b.keys, b.directives.map((d) => d.tokens.map((t) => t.text))]);
+
+test('corpus corefiles: our edits change what CoreDNS reads only in the forward plugin and the kubernetes zone', (t) => {
+  const SERVERS = ['1.1.1.1', '[2606:4700:4700::1111]:53'];
+  const outcomes = new Map<string, number>();
+  const count = (what: string): void => void outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  const failures: string[] = [];
+  for (const view of corpusJsonl<View>('corefiles', 'coredns-view.jsonl')) {
+    if (!view.ok || view.file.includes('__')) continue;
+    const text = input('corefiles', view.file);
+    const before = readAsCoreDns(text);
+    const roots = before.blocks.filter((b) => servesRoot(b.keys));
+    if (roots.length !== 1) {
+      count(roots.length === 0 ? 'no .:53 block' : 'several .:53 blocks');
+      continue;
+    }
+    try {
+      const { corefile, changed } = setForwarders(parseCorefile(text), SERVERS);
+      const domain = setClusterDomain(corefile, 'home.arpa');
+      const after = readAsCoreDns(printCorefile(domain.corefile));
+      // Expected: the first `forward .` of the root block reads the new servers (its options block kept),
+      // or the block gains one at its end; the first zone of kubernetes that is no reverse zone is home.arpa.
+      const expected = structuredClone(before.blocks);
+      const root = expected.find((b) => servesRoot(b.keys)) as CoreDnsReading['blocks'][number];
+      const forward = root.directives.find((d) => d.name === 'forward' && d.tokens[1]?.text === '.');
+      const head = ['forward', '.', ...SERVERS].map((t) => ({ text: t, line: 0 }));
+      const options = forward ? forward.tokens.findIndex((t) => t.text === '{') : -1;
+      if (forward) forward.tokens = [...head, ...(options < 0 ? [] : forward.tokens.slice(options))];
+      else root.directives.push({ name: 'forward', tokens: head });
+      if (domain.changed) {
+        const k8s = root.directives.find((d) => d.name === 'kubernetes') as CoreDnsReading['blocks'][number]['directives'][number];
+        const zone = k8s.tokens.findIndex((t, i) => i > 0 && !/(^|\.)(in-addr|ip6)\.arpa\.?$/i.test(t.text) && !t.text.includes('/'));
+        (k8s.tokens[zone] as { text: string }).text = 'home.arpa';
+      }
+      assert.deepEqual(texts(after.blocks), texts(expected), view.file);
+      count(changed ? (forward ? 'forward changed' : 'forward added') : 'same servers');
+    } catch (err) {
+      if (!(err instanceof CorefileError)) {
+        failures.push(`${view.file}: ${(err as Error).message}`);
+        continue;
+      }
+      count(`refused: ${err.reason.replace(/"[^"]*"|\([^)]*\)|line \d+|\.:53/g, '_')}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+  const edited = (outcomes.get('forward changed') ?? 0) + (outcomes.get('forward added') ?? 0);
+  assert.ok(edited >= 150, `only ${edited} files edited: ${JSON.stringify([...outcomes])}`);
+  t.diagnostic(JSON.stringify([...outcomes].sort()));
+});
