@@ -490,9 +490,14 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
 // Edits checked against CoreDNS's reading
 
 /**
- * What CoreDNS reads from `cf`, refusing (before any change) a Corefile that CoreDNS would not load: a
- * plugin name it does not know (often a `\` meant as a line continuation, which CoreDNS does not have).
+ * Throws CorefileError when CoreDNS would not load `cf`: a plugin name it does not know (often a `\` meant
+ * as a line continuation, which CoreDNS does not have). The edits below check this first.
  */
+export function assertCoreDnsLoads(cf: Corefile): void {
+  loadableReading(cf);
+}
+
+/** What CoreDNS reads from `cf`, after assertCoreDnsLoads's check. */
 function loadableReading(cf: Corefile): CoreDnsReading {
   const text = printCorefile(cf);
   const reading = readAsCoreDns(text, { source: cf.source });

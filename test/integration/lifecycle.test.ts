@@ -90,7 +90,7 @@ test('status checks every node step kind from the journal (netdemo on a node wit
     const report = yaml.load(y.stdout) as { microk8s: { running: boolean; reason: string }; addons: { name: string; status: string }[] };
     assert.equal(report.microk8s.running, false);
     assert.match(report.microk8s.reason, /^the API server does not answer \(cannot read the kubeconfig /);
-    assert.deepEqual(report.addons.map((a) => [a.name, a.status]), [['faildemo', 'disabled'], ['netdemo', 'degraded'], ['slowdemo', 'disabled']]);
+    assert.deepEqual(report.addons.map((a) => [a.name, a.status]), [['bindemo', 'disabled'], ['faildemo', 'disabled'], ['netdemo', 'degraded'], ['slowdemo', 'disabled']]);
   } finally {
     n.cleanup();
   }
