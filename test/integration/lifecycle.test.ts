@@ -304,6 +304,8 @@ test('reset disables every addon and restores the node files byte-identical, say
   assert.deepEqual([...new Set(undone)].sort(), ['dns', 'helm3']);
   assert.deepEqual(argsDigest(), argsBefore);
   assert.equal(existsSync(helm3()), false);
+  // The sandbox has no $SNAP_DATA/bin: the folder helm3's enable made goes with it.
+  assert.equal(existsSync(path.dirname(helm3())), false);
   assert.equal(await gone('deployment/coredns'), true);
   assert.equal(await gone('configmap/coredns'), true);
   assert.deepEqual({ ...journal(), format: undefined }, { format: undefined, addons: {}, operation: null, snapshot: {} });
