@@ -5,9 +5,13 @@
 import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
 
-/** What a path holds, enough to put it back exactly. */
+/**
+ * What a path holds, enough to put it back exactly. For an absent file, `missingParents` counts its folders
+ * that were absent too (innermost first: 1 = its own folder): writing the file creates them, and putting
+ * the absence back removes them again (when empty), so the tree is as it was, folders included.
+ */
 export type FileState =
-  | { exists: false }
+  | { exists: false; missingParents?: number }
   | { exists: true; content: string; mode: number; uid: number; gid: number };
 
 /** Reads a text file, or undefined when it does not exist. */
@@ -25,9 +29,11 @@ export async function fileState(file: string): Promise<FileState> {
     const [content, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
     return { exists: true, content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false };
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  let missingParents = 0;
+  for (let dir = path.dirname(file); dir !== path.dirname(dir) && !(await exists(dir)); dir = path.dirname(dir)) missingParents++;
+  return missingParents > 0 ? { exists: false, missingParents } : { exists: false };
 }
 
 export async function exists(file: string): Promise<boolean> {
@@ -79,10 +85,24 @@ export async function writeAtomic(file: string, content: string | Buffer, opts: 
   await fsyncDir(dir);
 }
 
-/** Puts a path back to a recorded state: rewrites it exactly, or removes it. */
+/**
+ * Puts a path back to a recorded state: rewrites it exactly, or removes it, and then the folders that were
+ * absent with it, as long as they are empty (something else may have put files there since).
+ */
 export async function restoreState(file: string, state: FileState): Promise<void> {
-  if (state.exists) await writeAtomic(file, state.content, { mode: state.mode, uid: state.uid, gid: state.gid });
-  else await removeFile(file);
+  if (state.exists) return writeAtomic(file, state.content, { mode: state.mode, uid: state.uid, gid: state.gid });
+  await removeFile(file);
+  let dir = path.dirname(file);
+  for (let i = 0; i < (state.missingParents ?? 0); i++, dir = path.dirname(dir)) {
+    try {
+      await fsp.rmdir(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+      throw err;
+    }
+  }
 }
 
 export async function removeFile(file: string): Promise<void> {

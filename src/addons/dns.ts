@@ -16,7 +16,7 @@ import { getFlag } from '../node/args-file.js';
 import { nodeFiles, readSandboxMarker } from '../node/node.js';
 import { resolveDnsArgs, RESOLV_CONF } from '../dns/args.js';
 import { DNS_NAMESPACE, renderCoreDnsObjects } from '../dns/objects.js';
-import { getForwarders, parseCorefile, printCorefile, setClusterDomain, setForwarders } from '../dns/corefile.js';
+import { assertCoreDnsLoads, forwardChain, getForwarders, parseCorefile, printCorefile, setClusterDomain, setForwarders } from '../dns/corefile.js';
 import { registerConfigMapEdit } from '../engine/kinds/kube.js';
 import { PreconditionError, UsageError } from '../errors.js';
 
@@ -81,6 +81,15 @@ export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<
     }
   }
   const keepServers = given.servers === undefined && live.corefile !== undefined;
+  // A Corefile CoreDNS would not load is said before anything changes (the edit checks again at its step).
+  if (live.corefile !== undefined) assertCoreDnsLoads(parseCorefile(live.corefile, { source: 'configmap/coredns' }));
+  if (!keepServers && live.corefile !== undefined) {
+    const chain = forwardChain(parseCorefile(live.corefile, { source: 'configmap/coredns' }));
+    if (chain.length > 1) {
+      const rest = chain.slice(1).map((f) => `line ${f.line}: ${f.servers.join(' ')}`).join('; ');
+      notes.push(`configmap/coredns chains ${chain.length} "forward ." plugins: the first (line ${(chain[0] as { line: number }).line}) gets the new servers, the ones it hands queries on to stay (${rest}); edit them by hand to change them`);
+    }
+  }
   if (keepServers) {
     const current = getForwarders(parseCorefile(live.corefile as string, { source: 'configmap/coredns' }));
     if (current !== undefined && current.join(' ') !== dns.servers.join(' ')) {

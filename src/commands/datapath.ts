@@ -89,6 +89,8 @@ export interface CheckOptions {
   netns?: string | undefined;
   /** Cilium version to judge against (e.g. from the journal); default: by the naming era found. */
   ciliumVersion?: string | undefined;
+  /** The agent's configuration (configmap/cilium-config data), when known: it says whether to-netdev is required. */
+  ciliumConfig?: Readonly<Record<string, string>> | undefined;
   /** Tool paths instead of those found on PATH (null: treat as not installed). For tests of the fallbacks. */
   tools?: Partial<ToolPaths>;
 }
@@ -175,7 +177,7 @@ export async function checkDatapath(opts: CheckOptions): Promise<DatapathReport>
   const blind = tcxBlindSpot(obs, visibility, opts.ciliumVersion);
   if (blind.fatal !== undefined) throw new PreconditionError(blind.fatal);
   if (blind.note !== undefined) obs.notes.push(blind.note);
-  return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion });
+  return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion, ciliumConfig: opts.ciliumConfig });
 }
 
 /** Analyses saved output (`--from FILE`). */

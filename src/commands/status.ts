@@ -19,6 +19,7 @@ import { didYouMean } from '../text.js';
 import type { Catalogue } from '../catalogue.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { DatapathStatus, StatusReport } from '../lifecycle/status-report.js';
+import type { ObjectRef } from '../adapters/kube.js';
 import { STATUS_HELP } from '../lifecycle/help.js';
 
 const DEFAULT_WAIT_MS = 5 * 60_000;
@@ -73,14 +74,32 @@ async function operationRunning(paths: SnapPaths, journal: Journal): Promise<boo
   }
 }
 
+/**
+ * The Cilium agent's configuration (configmap/cilium-config in kube-system), read over plain HTTPS; undefined
+ * when it cannot be read (the datapath check then does not claim what depends on it).
+ */
+async function agentConfig(kubeconfig: string): Promise<Record<string, string> | undefined> {
+  try {
+    const kube = await import('../adapters/kube.js');
+    const cm = await kube.readObject<{ data?: Record<string, string> } & ObjectRef>(await kube.connect(kubeconfig), {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'cilium-config', namespace: 'kube-system' },
+    });
+    return cm?.data;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The datapath verdict for `--datapath`; never throws (a failure is reported, status goes on). */
-async function datapathStatus(journal: Journal, paths: SnapPaths): Promise<DatapathStatus> {
+async function datapathStatus(journal: Journal, paths: SnapPaths, kubeconfig: string): Promise<DatapathStatus> {
   const cilium = journal.addons.cilium;
   if (!cilium) return { checked: false, reason: 'cilium is not enabled' };
   try {
     const { checkDatapath } = await import('./datapath.js');
     const marker = await readSandboxMarker(paths);
-    const report = await checkDatapath({ ciliumVersion: cilium.version ?? undefined, netns: marker?.netns });
+    const report = await checkDatapath({ ciliumVersion: cilium.version ?? undefined, netns: marker?.netns, ciliumConfig: await agentConfig(kubeconfig) });
     return {
       checked: true,
       complete: report.complete,
@@ -158,7 +177,7 @@ export async function runStatus(words: string[], globals: GlobalOptions, outputO
     'high-availability': { enabled: await exists(files.lock('ha-cluster')) },
     addons,
     clusterChecked: ready.api,
-    ...(options.has('--datapath') ? { datapath: await datapathStatus(journal, paths) } : {}),
+    ...(options.has('--datapath') ? { datapath: await datapathStatus(journal, paths, kubeconfig) } : {}),
   };
   io.stdout.write(format === 'json' ? renderStatusJson(report) : format === 'yaml' ? renderStatusYaml(report) : renderStatusPretty(report));
   return addons.some((a) => a.status === 'degraded') ? EXIT.step : EXIT.ok;

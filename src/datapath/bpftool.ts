@@ -31,6 +31,32 @@ const SECTION = /^(xdp|tc|flow_dissector|netfilter):$/;
 const DEVICE = /^(.*?)\((\d+)\)\s+(.*)$/;
 const XDP_MODES = new Set(['driver', 'generic', 'offload']);
 
+/** A tc entry line of bpftool: `DEV(IFINDEX) clsact/ingress ...`, `DEV(IFINDEX) tcx/egress ...`. */
+const TC_ENTRY = /^\S+\(\d+\)\s+(clsact|tcx|netkit)\/\S+\s/;
+
+/** True when the text has bpftool's tc entry lines, with or without the section headers (a `grep` of a listing). */
+export function looksLikeBpftoolEntries(text: string): boolean {
+  return text.split('\n').some((line) => TC_ENTRY.test(line.trim()));
+}
+
+/**
+ * Parses bpftool tc entry lines pasted without their section headers (`bpftool net show | grep lxc`):
+ * every line that is an entry; the others (the command, blank lines) are skipped. Lines that start like an
+ * entry but are not one are returned as unparsed.
+ */
+export function parseBpftoolEntries(text: string): ParsedText {
+  const attachments: Attachment[] = [];
+  const unparsed: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!TC_ENTRY.test(line)) continue;
+    const found = parseTcLine(line);
+    if (found) attachments.push(found);
+    else unparsed.push(line);
+  }
+  return { attachments, unparsed };
+}
+
 /** True when the text has bpftool's section headers (`tc:` alone on a line). */
 export function looksLikeBpftoolText(text: string): boolean {
   return text.split('\n').some((line) => /^\s*(xdp|tc):\s*$/.test(line));

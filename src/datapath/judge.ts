@@ -5,16 +5,20 @@
  * - `lxc*` and `lxc_health`: from-container at ingress (to-container at egress is allowed, older setups);
  * - `cilium_host`: to-host at ingress, from-host at egress; `cilium_net`: to-host at ingress;
  * - `cilium_vxlan` / `cilium_geneve` (tunnel mode, when the device exists): from-overlay / to-overlay;
- * - physical devices Cilium manages (those carrying any netdev program): from-netdev / to-netdev. A
- *   physical device without programs is fine: Cilium attaches there only for kube-proxy replacement,
- *   NodePort, the host firewall or BPF masquerading.
+ * - physical devices Cilium manages (those carrying any netdev program): from-netdev at ingress, and
+ *   to-netdev at egress only when Cilium needs its devices (kube-proxy replacement, NodePort, the host
+ *   firewall, BPF masquerading: Cilium's loader, reloadHostDatapath, attaches to-netdev only when
+ *   AreDevicesRequired() and otherwise removes the egress filters). Unless the Cilium configuration is
+ *   given, to-netdev is allowed but not required. A physical device without programs is fine.
+ * A listing that covers less than every hook (a tc transcript, grep'd bpftool lines: Observation.coverage)
+ * is judged for what it covers only, and a note says what it does not cover.
  * The running agent's era is the newest one seen (or the one the Cilium version implies); programs of an
  * older era are left over from an earlier agent.
  */
 import type { Attachment, DatapathReport, InterfaceReport, InterfaceType, LinkInfo, NamingEra, Observation, Problem } from './model.js';
 import { ERAS } from './model.js';
 import { isPhysical } from './links.js';
-import { ERA_PHRASE, erasForVersion, expectedAttachment, interfaceTypeByName, parseCiliumVersion, type CiliumVersion } from './naming.js';
+import { ERA_PHRASE, erasForVersion, expectedAttachment, interfaceTypeByName, linkName, parseCiliumVersion, type CiliumVersion } from './naming.js';
 
 type Direction = 'ingress' | 'egress';
 
@@ -29,7 +33,7 @@ const NETDEV_ROLES = new Set(['from-netdev', 'to-netdev']);
 
 const CHECK_AGENT = 'microk8s kubectl -n kube-system get pods -l k8s-app=cilium -o wide';
 
-function expectationsFor(type: InterfaceType, managed: boolean): Expectation[] {
+function expectationsFor(type: InterfaceType, managed: boolean, devicesRequired: boolean): Expectation[] {
   switch (type) {
     case 'endpoint':
       return [
@@ -52,7 +56,7 @@ function expectationsFor(type: InterfaceType, managed: boolean): Expectation[] {
       return managed
         ? [
             { hook: 'ingress', role: 'from-netdev', required: true },
-            { hook: 'egress', role: 'to-netdev', required: true },
+            { hook: 'egress', role: 'to-netdev', required: devicesRequired },
           ]
         : [];
     case 'other':
@@ -130,6 +134,38 @@ function sortInterfaces(a: InterfaceReport, b: InterfaceReport): number {
 export interface JudgeOptions {
   /** Judge against this Cilium version (`--cilium-version`, or the journal); default: by the era found. */
   ciliumVersion?: string | undefined;
+  /**
+   * The agent's configuration (the keys of configmap/cilium-config, e.g. `kube-proxy-replacement: "true"`),
+   * when known: it says whether Cilium attaches to-netdev at egress (see devicesRequired). Unknown: to-netdev
+   * is not required.
+   */
+  ciliumConfig?: Readonly<Record<string, string>> | undefined;
+}
+
+const on = (v: string | undefined): boolean => v !== undefined && ['true', 'strict', 'partial', 'probe'].includes(v.trim().toLowerCase());
+
+/**
+ * Whether Cilium needs its native devices, and so attaches to-netdev at egress (Cilium's
+ * option.Config.AreDevicesRequired): kube-proxy replacement, NodePort, the host firewall or BPF
+ * masquerading, read from the agent's configuration keys. Undefined when no configuration is given.
+ */
+export function devicesRequired(config: Readonly<Record<string, string>> | undefined): boolean | undefined {
+  if (config === undefined) return undefined;
+  return ['kube-proxy-replacement', 'enable-node-port', 'enable-host-firewall', 'enable-bpf-masquerade'].some((key) => on(config[key]));
+}
+
+/** What a listing with partial coverage leaves out, for the note. */
+function coverageNote(obs: Observation, interfaces: readonly string[]): string | undefined {
+  const coverage = obs.coverage;
+  if (coverage === undefined) return undefined;
+  if (coverage.kind === 'lines') {
+    return 'these are bpftool entry lines without the section headers (a filtered listing, as grep leaves it): only duplicated, misplaced and foreign programs are judged; a program missing from them may only have been left out';
+  }
+  const hooks = new Map<string, string[]>();
+  for (const q of coverage.queried) hooks.set(q.interface, [...(hooks.get(q.interface) ?? []), q.hook]);
+  const queried = [...hooks].map(([iface, list]) => `${iface} (${list.join(', ')})`).join(', ');
+  const host = ['cilium_host', 'cilium_net'].filter((n) => !hooks.has(n) && !interfaces.includes(n));
+  return `this transcript queried only ${queried || 'no interface'}: nothing is judged about the interfaces and hooks it did not query${host.length > 0 ? ` (${host.join(' and ')} among them)` : ''}`;
 }
 
 /** Judges what is attached against what Cilium attaches. */
@@ -141,9 +177,15 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
   const linkByName = new Map<string, LinkInfo>((obs.links ?? []).map((l) => [l.name, l]));
 
   // bpftool leaves the name out when it has none for the device: take it from the link list.
+  // `ip link` prints a veth as lxc81bb9e5d5ed7@if9: the name is the part before "@".
   const attachments = obs.attachments.map((a) =>
-    a.interface === '' && a.ifindex !== null ? { ...a, interface: linkByIndex.get(a.ifindex)?.name ?? `ifindex ${a.ifindex}` } : a,
+    a.interface === '' && a.ifindex !== null ? { ...a, interface: linkByIndex.get(a.ifindex)?.name ?? `ifindex ${a.ifindex}` } : { ...a, interface: linkName(a.interface) },
   );
+  const queried = obs.coverage?.kind === 'hooks' ? obs.coverage.queried : undefined;
+  /** Whether the listing says anything about this hook (a whole listing covers every hook). */
+  const covered = (iface: string, hook: Direction): boolean =>
+    obs.coverage === undefined ? true : queried !== undefined && queried.some((q) => q.interface === iface && q.hook === hook);
+  const needDevices = devicesRequired(opts.ciliumConfig) === true;
 
   const interfaces = new Map<string, InterfaceReport>();
   const entry = (name: string, ifindex: number | null): InterfaceReport => {
@@ -158,6 +200,7 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
   for (const l of obs.links ?? []) {
     if (interfaceTypeByName(l.name) !== undefined || isPhysical(l)) entry(l.name, l.ifindex);
   }
+  for (const q of queried ?? []) entry(q.interface, linkByName.get(q.interface)?.ifindex ?? null);
   for (const a of attachments) entry(a.interface, a.ifindex ?? linkByName.get(a.interface)?.ifindex ?? null).attachments.push(a);
   for (const r of interfaces.values()) {
     const link = linkByName.get(r.name);
@@ -197,7 +240,7 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
       hook: null,
       message: `no Cilium interface or program ${listing ? 'is in this listing' : 'exists in this network namespace'}: Cilium's datapath is not set up here; check that cilium is enabled and that its pod on this node runs (${CHECK_AGENT})`,
     });
-  } else {
+  } else if (obs.coverage === undefined) {
     for (const name of ['cilium_host', 'cilium_net']) {
       if (exists(name)) continue;
       problems.push({
@@ -213,11 +256,11 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
   for (const r of reports) {
     if (r.type === 'other') continue;
     const managed = r.attachments.some((a) => a.era !== null && a.role !== null && NETDEV_ROLES.has(a.role));
-    const expectations = expectationsFor(r.type, managed);
+    const expectations = expectationsFor(r.type, managed, needDevices);
     const fitsEra = (a: Attachment) => a.era !== null && (current === undefined || a.era === current);
     for (const exp of expectations) {
       const matches = r.attachments.filter((a) => fitsEra(a) && a.role === exp.role && direction(a) === exp.hook);
-      if (matches.length === 0 && exp.required) {
+      if (matches.length === 0 && exp.required && covered(r.name, exp.hook)) {
         problems.push({
           interface: r.name,
           hook: exp.hook,
@@ -274,6 +317,8 @@ export function judgeDatapath(obs: Observation, opts: JudgeOptions = {}): Datapa
     }
   }
 
+  const partial = coverageNote(obs, reports.map((r) => r.name));
+  if (partial !== undefined) notes.push(partial);
   const physical = reports.filter((r) => r.type === 'netdev');
   if (obs.links !== null && physical.length > 0 && !physical.some((r) => r.attachments.some((a) => a.era !== null))) {
     notes.push(

@@ -61,6 +61,20 @@ export interface LinkInfo {
 /** Where the attachments were read from. */
 export type SourceFormat = 'bpftool-json' | 'bpftool-text' | 'tc';
 
+/** One hook of one interface that a listing asked about. */
+export interface QueriedHook {
+  interface: string;
+  hook: 'ingress' | 'egress';
+}
+
+/**
+ * What a listing covers when it is less than every hook of the namespace:
+ * - `hooks`: a transcript of `tc filter show dev IF HOOK` calls covers exactly the hooks it queried;
+ * - `lines`: bpftool entry lines without bpftool's section headers (a `grep` of the listing) cover only
+ *   the lines shown: a program not among them may exist.
+ */
+export type Coverage = { kind: 'hooks'; queried: QueriedHook[] } | { kind: 'lines' };
+
 /** What was read, before judging. */
 export interface Observation {
   source: SourceFormat;
@@ -69,6 +83,8 @@ export interface Observation {
   links: LinkInfo[] | null;
   /** Caveats about what could not be seen. */
   notes: string[];
+  /** Less than a whole listing (see Coverage); absent: every hook of the interfaces listed. */
+  coverage?: Coverage;
 }
 
 /** What an interface is to Cilium, by its name (and, for physical devices, its link kind). */

@@ -97,6 +97,15 @@ export function recogniseProgram(name: string | null, kind: AttachKind, kernelNa
 }
 
 /** What an interface is to Cilium, from its name. Physical devices are told by the caller (link kind). */
+/**
+ * An interface's name without the peer suffix `ip link` prints (`lxc81bb9e5d5ed7@if9`, `eth0@if12`,
+ * `cilium_net@cilium_host`): the suffix is not part of the name.
+ */
+export function linkName(name: string): string {
+  const at = name.indexOf('@');
+  return at > 0 ? name.slice(0, at) : name;
+}
+
 export function interfaceTypeByName(name: string): InterfaceType | undefined {
   // `lxc` + hex is an endpoint's host-side veth; LXC's own bridge `lxcbr0` is not Cilium's.
   if (/^lxc([0-9a-f]+|_health)$/.test(name)) return 'endpoint';

@@ -64,16 +64,19 @@ export function datapathHelp(): string {
 
 Checks that Cilium's BPF programs are attached where they belong: from-container on every lxc
 interface and lxc_health, to-host/from-host on cilium_host, to-host on cilium_net, from-overlay/
-to-overlay on cilium_vxlan or cilium_geneve (tunnel mode), from-netdev/to-netdev on the physical
-devices Cilium manages. Reads bpftool -j net list (its text form, or tc filter show per interface
+to-overlay on cilium_vxlan or cilium_geneve (tunnel mode), from-netdev on the physical devices
+Cilium manages (to-netdev too when its configuration needs the devices: kube-proxy replacement,
+NodePort, host firewall, BPF masquerading). A listing that covers less (a tc transcript, grep'd
+bpftool lines) is judged for what it covers, and a note says what it does not. Reads bpftool -j net list (its text form, or tc filter show per interface
 when bpftool is missing) and recognises the naming era: bpf_lxc.o:[from-container] (iproute2
 loader, Cilium 1.11 and older), cil_from_container-lxc... (cilium/ebpf loader), cil_from_container
 on tcx (Cilium 1.16 and newer on kernel 6.6+).
 
 Options:
   --netns NAME          run every call inside this network namespace (ip netns exec NAME ...)
-  --from FILE           analyse saved output instead: bpftool -j net list, bpftool net list, or
-                        tc filter show dev IF ingress|egress with its command lines
+  --from FILE           analyse saved output instead: bpftool -j net list, bpftool net list (or
+                        its entry lines alone), or tc filter show dev IF ingress|egress with its
+                        command lines
   --cilium-version V    judge against this Cilium version (default: by the naming found)
   --output MODE         pretty, plain or json (one line: {"type":"datapath",...})
 

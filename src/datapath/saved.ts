@@ -1,12 +1,12 @@
 /**
  * `--from FILE`: saved output sent in for support, its format detected. Pure.
- * Accepted: `bpftool -j net list` (or `-jp`), `bpftool net list`, and a transcript of
- * `tc filter show dev IF ingress|egress` calls with their command lines.
+ * Accepted: `bpftool -j net list` (or `-jp`), `bpftool net list` (also its tc entry lines alone, as `grep`
+ * leaves them), and a transcript of `tc filter show dev IF ingress|egress` calls with their command lines.
  */
 import { UsageError } from '../errors.js';
 import type { Observation } from './model.js';
-import { looksLikeBpftoolText, parseBpftoolJson, parseBpftoolText } from './bpftool.js';
-import { looksLikeTcFilterShow, parseTcTranscript } from './tc.js';
+import { looksLikeBpftoolEntries, looksLikeBpftoolText, parseBpftoolEntries, parseBpftoolJson, parseBpftoolText } from './bpftool.js';
+import { looksLikeTcFilterShow, readTcTranscript } from './tc.js';
 
 /** The caveat of every saved listing: interfaces without programs are not in it. */
 export const SAVED_NOTE =
@@ -29,12 +29,19 @@ export function parseSavedOutput(text: string, origin: string): Observation {
     const parsed = parseBpftoolText(text);
     return { source: 'bpftool-text', attachments: parsed.attachments, links: null, notes: [SAVED_NOTE, ...unparsedNote(parsed.unparsed)] };
   }
+  if (looksLikeBpftoolEntries(text)) {
+    // Entry lines without the headers: a filtered listing, judged only for what its lines show.
+    const parsed = parseBpftoolEntries(text);
+    return { source: 'bpftool-text', attachments: parsed.attachments, links: null, notes: [SAVED_NOTE, ...unparsedNote(parsed.unparsed)], coverage: { kind: 'lines' } };
+  }
   if (looksLikeTcFilterShow(text)) {
+    const { attachments, queried } = readTcTranscript(text, origin);
     return {
       source: 'tc',
-      attachments: parseTcTranscript(text, origin),
+      attachments,
       links: null,
       notes: [SAVED_NOTE, 'tc filter show does not list tcx attachments (Cilium 1.16 and newer on kernel 6.6+): send bpftool net list output for those'],
+      coverage: { kind: 'hooks', queried },
     };
   }
   throw new UsageError(

@@ -10,8 +10,8 @@
  * tcx attachments are not filters: tc does not show them.
  */
 import { UsageError } from '../errors.js';
-import type { Attachment } from './model.js';
-import { makeAttachment } from './naming.js';
+import type { Attachment, QueriedHook } from './model.js';
+import { linkName, makeAttachment } from './naming.js';
 
 /** The words that end a filter's name: flags and program fields of f_bpf.c. */
 const AFTER_NAME = new Set(['direct-action', 'not_in_hw', 'in_hw', 'in_hw_count', 'skip_hw', 'skip_sw', 'id', 'name', 'tag', 'jited', 'action']);
@@ -19,9 +19,9 @@ const AFTER_NAME = new Set(['direct-action', 'not_in_hw', 'in_hw', 'in_hw_count'
 /** A pasted command line `[sudo] [ip netns exec NS] tc filter show dev IF ingress|egress`. */
 const COMMAND_LINE = /\btc\s+(?:-\S+\s+)*filter\s+(?:show|list|ls)\s+dev\s+(\S+)\s+(ingress|egress)\b/;
 
-/** True when the text has tc filter lines. */
+/** True when the text has tc filter lines, or `tc filter show dev IF HOOK` command lines (whose output may be empty). */
 export function looksLikeTcFilterShow(text: string): boolean {
-  return text.split('\n').some((line) => /^\s*filter\s/.test(line));
+  return text.split('\n').some((line) => /^\s*filter\s/.test(line) || COMMAND_LINE.test(line));
 }
 
 /** Joins continuation lines (wrapped `tag ... jited`) to their filter line; drops action blocks. */
@@ -81,7 +81,16 @@ export function parseTcFilterShow(text: string, dev: string, hook: string, ifind
  * command line (which names the device and hook that the output itself does not).
  */
 export function parseTcTranscript(text: string, origin: string): Attachment[] {
+  return readTcTranscript(text, origin).attachments;
+}
+
+/**
+ * A transcript's attachments and the hooks it queried (each command line, output or not), in order: the
+ * transcript says nothing about any other hook. Device names are taken without `ip link`'s `@ifN`.
+ */
+export function readTcTranscript(text: string, origin: string): { attachments: Attachment[]; queried: QueriedHook[] } {
   const out: Attachment[] = [];
+  const queried: QueriedHook[] = [];
   let current: { dev: string; hook: string; lines: string[] } | undefined;
   const flush = () => {
     if (current) out.push(...parseTcFilterShow(current.lines.join('\n'), current.dev, current.hook));
@@ -90,7 +99,8 @@ export function parseTcTranscript(text: string, origin: string): Attachment[] {
     const cmd = COMMAND_LINE.exec(line);
     if (cmd) {
       flush();
-      current = { dev: cmd[1] as string, hook: cmd[2] as string, lines: [] };
+      current = { dev: linkName(cmd[1] as string), hook: cmd[2] as string, lines: [] };
+      if (!queried.some((q) => q.interface === current?.dev && q.hook === current.hook)) queried.push({ interface: current.dev, hook: cmd[2] as 'ingress' | 'egress' });
     } else if (current) {
       current.lines.push(line);
     } else if (/^\s*filter\s/.test(line)) {
@@ -100,5 +110,5 @@ export function parseTcTranscript(text: string, origin: string): Attachment[] {
     }
   }
   flush();
-  return out;
+  return { attachments: out, queried };
 }

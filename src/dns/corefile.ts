@@ -3,45 +3,36 @@
  * block (the upstream servers of the forward plugin, the cluster domain of the kubernetes plugin). Pure:
  * text in, text out.
  *
- * Lossless: every token keeps the exact text before it (whitespace, comments, line continuations), so
+ * Lossless: every token keeps the exact text before it (whitespace, comments), so
  * `printCorefile(parseCorefile(text)) === text` byte for byte, and an edit rewrites only the tokens it changes.
  * Users edit `configmap/coredns` by hand; a re-enable must keep every one of those edits.
  *
  * The syntax is the one CoreDNS reads (its Caddy 1 fork, github.com/coredns/caddy, caddyfile/lexer.go and
- * parse.go):
+ * parse.go), checked against CoreDNS's own reading of 288 real Corefiles (../shared/corpora):
  * - tokens are separated by whitespace; `{` and `}` are braces only as tokens of their own (`{$VAR}`,
- *   `{env.X}` and `foo{` are words);
- * - `#` outside quotes starts a comment up to the end of the line, also in the middle of a word
- *   (`1.1.1.1#x` is the word `1.1.1.1`), as CoreDNS's lexer does;
- * - `"..."` quotes a token (it may span lines; `\"` is a quote, any other `\x` stays as written);
- * - a server block is one or more keys (`.:53`, `example.org:53 other.org`, `dns://.:53`; a key ending in
- *   `,` continues on the next line) and a `{ }` body, or no braces and then a body to the end of the file;
+ *   `{env.X}` and `foo{` are words); a carriage return outside quotes is dropped, even inside a word;
+ * - `#` outside quotes starts a comment. At the start of a token it runs to the end of the line; in the
+ *   middle of a word it ends the word and runs only to the next whitespace: `forward . 1.1.1.1#853 8.8.8.8`
+ *   forwards to 1.1.1.1 and 8.8.8.8, and `}# after close` is a `}` and then a server block `after close`;
+ * - `"..."` quotes a token when the quote starts it (it may span lines; `\"` is a quote, any other `\x` stays
+ *   as written); a quote inside a word, a backquote and a backslash are ordinary characters: a `\` at the
+ *   end of a line is an argument, and the next line is a new directive (CoreDNS has no line continuation);
+ * - a server block is zero or more keys (`.:53`, `example.org:53 other.org`, `dns://.:53`; a key ending in
+ *   `,` continues on the next line; any word, `}` included, is a key) and a `{ }` body, or no braces and
+ *   then a body up to a `}` or the end of the file. A braced body left open at the end of the file is
+ *   closed by the file's last `}` when that closed a directive's block (CoreDNS shares it);
  * - a directive (plugin) is its name, the tokens on its line and any `{ }` blocks (nested to any depth); a
  *   `{` on the next line still opens its block. A server block's closing `}` must not follow a directive
  *   on its line (CoreDNS rejects `.:53 { errors }`);
  * - `(name) { ... }` defines a snippet, `import NAME|FILE|GLOB` (one argument) pulls one in.
- * Also accepted, as Caddy 2 writes them: backquoted tokens (`` `...` ``, no escapes) and a backslash right
- * before a line break, which joins the next line to the current directive.
+ * readAsCoreDns (src/dns/coredns-reading.ts) reads the result exactly as CoreDNS does (imports spliced,
+ * placeholders replaced), and the edits below are checked with it.
  */
-import { Mk8sError, EXIT, InternalError, BUG_REPORT_HINT } from '../errors.js';
+import { InternalError, BUG_REPORT_HINT } from '../errors.js';
+import { CorefileError, lexCorefile, type CorefileToken } from './corefile-lexer.js';
+import { readAsCoreDns, type CoreDnsReading, type CoreDnsToken } from './coredns-reading.js';
 
-/** `word` also covers quoted and backquoted tokens; `open`/`close` are the braces `{` and `}`. */
-export type TokenKind = 'word' | 'open' | 'close';
-
-export interface CorefileToken {
-  kind: TokenKind;
-  /** Everything between the previous token and this one, exactly as written: whitespace, comments, `\` line joins. */
-  leading: string;
-  /** The token as written, quotes included. */
-  raw: string;
-  /** The token's value: quotes removed, `\"` resolved. Placeholders such as `{$VAR}` are kept as written. */
-  text: string;
-  /** Whether a line break (not a joined one) comes before the token: a new line starts a new directive. */
-  startsLine: boolean;
-  /** 1-based position in the parsed text (line 0 for tokens an edit added). */
-  line: number;
-  column: number;
-}
+export { CorefileError, type CorefileToken, type TokenKind } from './corefile-lexer.js';
 
 /** A `{ ... }` block after a directive, holding sub-directives (one per line). */
 export interface CorefileBlock {
@@ -81,133 +72,6 @@ export interface Corefile {
   source: string;
 }
 
-/**
- * The Corefile cannot be read, or cannot be edited safely. The message starts with `SOURCE:LINE:COLUMN:`
- * (or `SOURCE:` when no place applies) and says what to change. Exit 3: the cluster's CoreDNS
- * configuration must be fixed before mk8s-addons can manage it.
- */
-export class CorefileError extends Mk8sError {
-  readonly code = 'precondition' as const;
-  readonly exitCode = EXIT.precondition;
-  override readonly name = 'CorefileError';
-  /** 1-based; 0 when the error has no single place. */
-  readonly line: number;
-  readonly column: number;
-  readonly reason: string;
-
-  constructor(source: string, at: { line: number; column: number } | undefined, reason: string) {
-    super(at ? `${source}:${at.line}:${at.column}: ${reason}` : `${source}: ${reason}`);
-    this.line = at?.line ?? 0;
-    this.column = at?.column ?? 0;
-    this.reason = reason;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Lexer
-
-// Go's unicode.IsSpace, which CoreDNS's lexer uses.
-const SPACE = new Set([
-  '\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2001', '\u2002', '\u2003',
-  '\u2004', '\u2005', '\u2006', '\u2007', '\u2008', '\u2009', '\u200a', '\u2028', '\u2029', '\u202f',
-  '\u205f', '\u3000',
-]);
-const isSpace = (ch: string | undefined): boolean => ch !== undefined && SPACE.has(ch);
-
-/** Length of a `\` line join at `i` (`\` + LF or `\` + CRLF), else 0. */
-function lineJoinAt(text: string, i: number): number {
-  if (text[i] !== '\\') return 0;
-  if (text[i + 1] === '\n') return 2;
-  if (text[i + 1] === '\r' && text[i + 2] === '\n') return 3;
-  return 0;
-}
-
-class Positions {
-  private readonly lineStarts: number[] = [0];
-
-  constructor(private readonly text: string) {
-    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1);
-  }
-
-  /** 1-based line and column (columns count characters, not UTF-16 units) of an offset. */
-  at(offset: number): { line: number; column: number } {
-    let lo = 0;
-    let hi = this.lineStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.lineStarts[mid] as number) <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    const start = this.lineStarts[lo] as number;
-    return { line: lo + 1, column: [...this.text.slice(start, offset)].length + 1 };
-  }
-}
-
-function lex(text: string, source: string): { tokens: CorefileToken[]; trailing: string } {
-  const pos = new Positions(text);
-  const fail = (offset: number, reason: string): never => {
-    throw new CorefileError(source, pos.at(offset), reason);
-  };
-  const tokens: CorefileToken[] = [];
-  // CoreDNS drops a leading byte order mark; we keep it as part of the first token's leading text.
-  let i = text.startsWith('\ufeff') ? 1 : 0;
-  let triviaStart = 0;
-  let sawBreak = true; // the first token starts a line
-
-  while (i < text.length) {
-    const ch = text[i] as string;
-    if (isSpace(ch)) {
-      if (ch === '\n') sawBreak = true;
-      i++;
-      continue;
-    }
-    if (ch === '#') {
-      while (i < text.length && text[i] !== '\n') i++;
-      continue;
-    }
-    const join = lineJoinAt(text, i);
-    if (join > 0) {
-      i += join;
-      continue;
-    }
-
-    const start = i;
-    let value: string;
-    if (ch === '"') {
-      let escaped = false;
-      value = '';
-      i++;
-      for (;;) {
-        if (i >= text.length) fail(start, 'unterminated quoted string: add the closing "');
-        const c = text[i] as string;
-        i++;
-        if (!escaped && c === '\\') {
-          escaped = true;
-          continue;
-        }
-        if (!escaped && c === '"') break;
-        // CoreDNS resolves only \" and keeps any other backslash as written.
-        value += escaped && c !== '"' ? `\\${c}` : c;
-        escaped = false;
-      }
-    } else if (ch === '`') {
-      const end = text.indexOf('`', i + 1);
-      if (end < 0) fail(start, 'unterminated backquoted string: add the closing `');
-      value = text.slice(i + 1, end);
-      i = end + 1;
-    } else {
-      while (i < text.length && !isSpace(text[i]) && text[i] !== '#' && lineJoinAt(text, i) === 0) i++;
-      value = text.slice(start, i);
-    }
-    const raw = text.slice(start, i);
-    const kind: TokenKind = raw === '{' ? 'open' : raw === '}' ? 'close' : 'word';
-    tokens.push({ kind, leading: text.slice(triviaStart, start), raw, text: value, startsLine: sawBreak, ...pos.at(start) });
-    triviaStart = i;
-    sawBreak = false;
-  }
-  return { tokens, trailing: text.slice(triviaStart) };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Parser
 
@@ -241,36 +105,38 @@ class Parser {
   file(): Corefile['entries'] {
     const entries: Corefile['entries'] = [];
     for (let token = this.peek(); token; token = this.peek()) {
-      if (token.kind === 'close') this.fail(token, 'unexpected "}": no "{" is open here; remove it');
-      if (token.kind === 'open') this.fail(token, 'a server block needs a key before "{", e.g. ".:53 {"');
-      if (token.text === 'import') entries.push({ type: 'import', directive: this.directive('top') });
+      // CoreDNS pulls an import in where a server block would start only when it starts a line.
+      if (token.kind === 'word' && token.text === 'import' && token.startsLine) entries.push({ type: 'import', directive: this.directive('top') });
       else entries.push(this.serverBlock());
     }
     return entries;
   }
 
   private serverBlock(): CorefileServerBlock {
+    // Keys: every token up to a "{" or the end of the line (a trailing comma continues on the next one).
+    // Like CoreDNS, any word is a key (a stray "}" too), and a "{" with no key before it opens a block that
+    // CoreDNS reads and then drops.
     const keys: CorefileToken[] = [];
-    for (;;) {
+    let another = false;
+    for (let next = this.peek(); next; next = this.peek()) {
+      if (next.kind === 'open') {
+        if (another) this.fail(next, `expected another server key after ${quote((keys.at(-1) as CorefileToken).text)}: add one or remove the comma`);
+        break;
+      }
+      if (keys.length > 0 && next.startsLine && !another) break;
       const key = this.take();
       keys.push(key);
-      const another = key.text.endsWith(',');
-      const next = this.peek();
-      if (!next) {
-        if (another) this.fail(key, `the server keys end with a comma after ${quote(key.text)}: add another key or remove the comma`);
-        break;
-      }
-      if (next.kind === 'open') {
-        if (another) this.fail(next, `expected another server key after ${quote(key.text)}: add one or remove the comma`);
-        break;
-      }
-      if (next.kind === 'close') this.fail(next, 'unexpected "}": no "{" is open here; remove it');
-      if (next.startsLine && !another) break;
+      if (key.text !== '') another = key.text.endsWith(','); // CoreDNS skips an empty key ("")
+    }
+    if (!this.peek()) {
+      const last = keys.at(-1) as CorefileToken;
+      if (another) this.fail(last, `the server keys end with a comma after ${quote(last.text)}: add another key or remove the comma`);
+      return { type: 'server', keys, open: undefined, directives: [], close: undefined };
     }
 
-    const first = keys[0] as CorefileToken;
-    const snippet = keys.length === 1 ? SNIPPET_RE.exec(first.text) : null;
-    if (snippet) {
+    const first = keys[0];
+    const snippet = keys.length === 1 && first ? SNIPPET_RE.exec(first.text) : null;
+    if (snippet && first) {
       const name = snippet[1] as string;
       const open = this.peek();
       if (open?.kind !== 'open') this.fail(first, `snippet ${first.text} needs a body: write "${first.text} {", its directives, then "}"`);
@@ -283,26 +149,31 @@ class Parser {
     if (this.peek()?.kind === 'open') {
       const open = this.take();
       const directives = this.directives('server', open);
-      return { type: 'server', keys, open, directives, close: this.take() };
+      if (this.peek()) return { type: 'server', keys, open, directives, close: this.take() };
+      // The end of the file: CoreDNS accepts it when the file's last token is a "}" (it closed a directive's
+      // block and closes the server block too).
+      if (this.tokens.at(-1)?.kind !== 'close') this.fail(open, '"{" is never closed: add the matching "}"');
+      return { type: 'server', keys, open, directives, close: undefined };
     }
-    return { type: 'server', keys, open: undefined, directives: this.directives('server', undefined), close: undefined };
+    // No braces: the body runs to a "}" (which ends it) or to the end of the file.
+    const directives = this.directives('server', undefined);
+    const close = this.peek()?.kind === 'close' ? this.take() : undefined;
+    return { type: 'server', keys, open: undefined, directives, close };
   }
 
   /**
-   * Directives up to the `}` that closes `open` (left unread), or to the end of the file when `open` is
-   * undefined. `level`: where the directives stand; a server block's own directives follow stricter rules.
+   * Directives up to a "}" at the start of a directive (left unread) or to the end of the file. `level`:
+   * where the directives stand; a server block's own directives follow stricter rules, and a nested block
+   * (opened by `open`) must be closed.
    */
   private directives(level: 'server' | 'nested', open: CorefileToken | undefined): CorefileDirective[] {
     const list: CorefileDirective[] = [];
     for (let token = this.peek(); token; token = this.peek()) {
-      if (token.kind === 'close') {
-        if (open) return list;
-        this.fail(token, 'unexpected "}": no "{" is open here; remove it');
-      }
+      if (token.kind === 'close') return list;
       if (token.kind === 'open') this.fail(token, 'unexpected "{": a block must follow a directive, e.g. "forward . 8.8.8.8 {"');
       list.push(this.directive(level));
     }
-    if (open) this.fail(open, '"{" is never closed: add the matching "}"');
+    if (level === 'nested' && open) this.fail(open, '"{" is never closed: add the matching "}"');
     return list;
   }
 
@@ -345,7 +216,7 @@ class Parser {
  */
 export function parseCorefile(text: string, options: { source?: string } = {}): Corefile {
   const source = options.source ?? 'Corefile';
-  const { tokens, trailing } = lex(text, source);
+  const { tokens, trailing } = lexCorefile(text, source);
   return { entries: new Parser(tokens, source).file(), trailing, source };
 }
 
@@ -429,8 +300,10 @@ interface ForwardSite {
 
 interface ForwardLookup {
   block: CorefileServerBlock;
-  /** The forward plugin that sets the block's upstream servers, if the block has one. */
+  /** The forward plugin that sets the block's upstream servers, if the block has one: the first `forward .`. */
   forward: ForwardSite | undefined;
+  /** The `forward .` plugins after it: a chain (`next RCODE` hands a query on to the next one). */
+  chained: ForwardSite[];
   /** `import` arguments in the block that are files or globs: their contents are not visible here. */
   fileImports: string[];
 }
@@ -472,18 +345,25 @@ function lookupForward(cf: Corefile, serverKey: string): ForwardLookup {
   };
   walk(block.directives, undefined);
 
-  if (found.length <= 1) return { block, forward: found[0], fileImports };
-  // Several forward stanzas: the one for the root zone is the upstream; the others forward sub-domains.
+  if (found.length === 1) return { block, forward: found[0], chained: [], fileImports };
+  // Several forward stanzas: the ones for the root zone are the upstreams (the first one first, then, with
+  // `next`, the others in order); the others forward sub-domains.
   const root = found.filter((f) => headArgs(f.directive)[0]?.text === '.');
-  if (root.length === 1) return { block, forward: root[0], fileImports };
-  if (root.length === 0) return { block, forward: undefined, fileImports };
-  const lines = root.map((f) => f.directive.name.line).join(' and ');
-  throw new CorefileError(cf.source, undefined, `the ${serverKey} block has ${root.length} "forward ." plugins (lines ${lines}): keep one`);
+  return { block, forward: root[0], chained: root.slice(1), fileImports };
 }
 
 /**
- * The upstream servers (the TO arguments of the forward plugin) of the `serverKey` server block, following
- * snippet imports; undefined when the block has no forward plugin. Throws CorefileError when no block, or
+ * The `forward .` plugins of the `serverKey` block in the order CoreDNS tries them (following snippet
+ * imports): the line of each and its servers. Usually one; CoreDNS chains several with `next`.
+ */
+export function forwardChain(cf: Corefile, serverKey = '.:53'): Array<{ line: number; servers: string[] }> {
+  const { forward, chained } = lookupForward(cf, serverKey);
+  return (forward ? [forward, ...chained] : []).map((f) => ({ line: f.directive.name.line, servers: headArgs(f.directive).slice(1).map((t) => t.text) }));
+}
+
+/**
+ * The upstream servers (the TO arguments of the first `forward .` plugin) of the `serverKey` server block,
+ * following snippet imports; undefined when the block has no forward plugin for the root zone. Throws CorefileError when no block, or
  * more than one, serves `serverKey`.
  */
 export function getForwarders(cf: Corefile, serverKey = '.:53'): string[] | undefined {
@@ -501,6 +381,8 @@ export interface SetForwardersResult {
    * are not visible here; a forward plugin inside one would clash with the one set here.
    */
   fileImports: string[];
+  /** Lines of the `forward .` plugins chained after the one set here, which are left as they are. */
+  chained: number[];
 }
 
 /**
@@ -537,14 +419,16 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
   for (const s of servers) {
     if (!isPlainCorefileWord(s)) throw new InternalError(`cannot write ${quote(s)} into the Corefile as a forward server; ${BUG_REPORT_HINT}`);
   }
+  const before = loadableReading(cf);
   const wanted = ['.', ...servers];
   const lookup = lookupForward(cf, serverKey);
   const { forward, fileImports } = lookup;
+  const chained = lookup.chained.map((f) => f.directive.name.line);
   const same = (d: CorefileDirective): boolean => {
     const head = headArgs(d).map((t) => t.text);
     return head.length === wanted.length && head.every((t, i) => t === wanted[i]);
   };
-  if (forward && same(forward.directive)) return { corefile: cf, changed: false, fileImports };
+  if (forward && same(forward.directive)) return { corefile: cf, changed: false, fileImports, chained };
   if (forward?.snippet) {
     const name = (forward.snippet.keys[0] as CorefileToken).text;
     throw new CorefileError(
@@ -569,22 +453,108 @@ export function setForwarders(cf: Corefile, servers: readonly string[], serverKe
       return newToken(text, previous?.leading ?? ' ');
     });
     directive.parts = [...head, ...directive.parts.slice(old.length)];
-    return { corefile, changed: true, fileImports };
+    checkEdit(cf, before, corefile, (reading) => replaceHead(reading, forward.directive.name.line, 'forward', wanted));
+    return { corefile, changed: true, fileImports, chained };
   }
 
+  if (block.open && !block.close) {
+    throw new CorefileError(
+      cf.source,
+      block.open,
+      `the "{" of ${serverKey} is never closed (CoreDNS lets the file's last "}", which closes a plugin's block, close it too, but a line added at its end would fall outside): add the matching "}"`,
+    );
+  }
   const newline = printCorefile(cf).includes('\r\n') ? '\r\n' : '\n';
   const siblings = block.directives.map((d) => indentOf(d.name)).filter((s): s is string => s !== undefined);
   const indent = siblings.at(-1) ?? `${indentOf(block.keys[0] as CorefileToken) ?? ''}    `;
-  block.directives.push({
-    name: newToken('forward', newline + indent, true),
-    parts: wanted.map((text) => newToken(text, ' ')),
-  });
-  // `.:53 { }`: the closing brace must move to a line of its own.
-  if (block.close && !block.close.startsLine) {
+  // The new line goes after the last line of the block, so a comment at the end of that line (and any
+  // comment lines after it) stays where it is: it is the text before the closing "}" (or the file's end).
+  const last = index === corefile.entries.length - 1 && !block.close;
+  const tail = last ? corefile.trailing : (block.close as CorefileToken).leading;
+  const lineEnd = block.directives.length > 0 || block.open ? tail.lastIndexOf('\n') : -1;
+  const name = newToken('forward', lineEnd >= 0 ? tail.slice(0, lineEnd + 1) + indent : newline + indent, true);
+  const rest = lineEnd >= 0 ? newline + tail.slice(lineEnd + 1) : tail;
+  block.directives.push({ name, parts: wanted.map((text) => newToken(text, ' ')) });
+  if (last) corefile.trailing = rest;
+  else if (block.close && lineEnd >= 0) block.close = { ...block.close, leading: rest, startsLine: true };
+  else if (block.close) {
+    // `.:53 { }`: the closing brace must move to a line of its own.
     const keyIndent = indentOf(block.keys[0] as CorefileToken) ?? '';
     block.close = { ...block.close, leading: newline + keyIndent, startsLine: true };
   }
-  return { corefile, changed: true, fileImports };
+  checkEdit(cf, before, corefile, (reading) => appendDirective(reading, serverKey, ['forward', ...wanted]));
+  return { corefile, changed: true, fileImports, chained };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Edits checked against CoreDNS's reading
+
+/**
+ * Throws CorefileError when CoreDNS would not load `cf`: a plugin name it does not know (often a `\` meant
+ * as a line continuation, which CoreDNS does not have). The edits below check this first.
+ */
+export function assertCoreDnsLoads(cf: Corefile): void {
+  loadableReading(cf);
+}
+
+/** What CoreDNS reads from `cf`, after assertCoreDnsLoads's check. */
+function loadableReading(cf: Corefile): CoreDnsReading {
+  const text = printCorefile(cf);
+  const reading = readAsCoreDns(text, { source: cf.source });
+  const unknown = reading.unknownPlugins[0];
+  if (unknown) {
+    const previous = text.split('\n')[unknown.line - 2]?.replace(/\r$/, '');
+    const hint =
+      previous !== undefined && /(^|\s)\S*\\$/.test(previous.replace(/\s*#.*$/, '').trimEnd())
+        ? `: the "\\" at the end of line ${unknown.line - 1} does not continue a line in a Corefile; put the arguments on one line`
+        : ': fix the name, or remove the line';
+    throw new CorefileError(cf.source, { line: unknown.line, column: 0 }, `CoreDNS has no plugin ${quote(unknown.text)}, so it would not load this Corefile${hint}`);
+  }
+  return reading;
+}
+
+type Expect = (reading: CoreDnsReading) => CoreDnsReading;
+
+const textsOf = (reading: CoreDnsReading): string =>
+  JSON.stringify(reading.blocks.map((b) => [b.keys, b.directives.map((d) => [d.name, d.tokens.map((t) => t.text)])]));
+
+/**
+ * Checks an edit by reading the result as CoreDNS does: it must read exactly what it read before, with only
+ * the intended change. A difference is a case the edit does not handle: refuse rather than write it.
+ */
+function checkEdit(cf: Corefile, before: CoreDnsReading, edited: Corefile, expect: Expect): void {
+  let after: CoreDnsReading;
+  try {
+    after = readAsCoreDns(printCorefile(edited), { source: cf.source });
+  } catch (err) {
+    throw new CorefileError(cf.source, undefined, `CoreDNS could not read the edited Corefile (${(err as Error).message}): make the change by hand`);
+  }
+  if (textsOf(after) !== textsOf(expect(structuredClone(before)))) {
+    throw new CorefileError(cf.source, undefined, 'CoreDNS would read more than the intended change from the edited Corefile: make the change by hand');
+  }
+}
+
+/** The directive `name` whose name token is on `line` gets `head` as its arguments before its first "{". */
+function replaceHead(reading: CoreDnsReading, line: number, name: string, head: string[]): CoreDnsReading {
+  for (const block of reading.blocks) {
+    for (const d of block.directives) {
+      if (d.name !== name || d.tokens[0]?.line !== line) continue;
+      const open = d.tokens.findIndex((t) => t.text === '{');
+      const rest = open < 0 ? [] : d.tokens.slice(open);
+      d.tokens = [d.tokens[0] as CoreDnsToken, ...head.map((text) => ({ text, line })), ...rest];
+    }
+  }
+  return reading;
+}
+
+/** A directive added at the end of the block(s) that serve `serverKey`. */
+function appendDirective(reading: CoreDnsReading, serverKey: string, tokens: string[]): CoreDnsReading {
+  const wanted = normaliseServerKey(serverKey);
+  for (const block of reading.blocks) {
+    if (!block.keys.some((k) => normaliseServerKey(k) === wanted)) continue;
+    block.directives.push({ name: tokens[0] as string, tokens: tokens.map((text) => ({ text, line: 0 })) });
+  }
+  return reading;
 }
 
 /** The result of setClusterDomain. */
@@ -607,6 +577,7 @@ const isReverseZone = (zone: string): boolean => /(^|\.)(in-addr|ip6)\.arpa\.?$/
  */
 export function setClusterDomain(cf: Corefile, domain: string, serverKey = '.:53'): SetClusterDomainResult {
   if (!isPlainCorefileWord(domain)) throw new InternalError(`cannot write ${quote(domain)} into the Corefile as the cluster domain; ${BUG_REPORT_HINT}`);
+  const before = loadableReading(cf);
   const { block } = lookupForward(cf, serverKey);
   const at = block.directives.findIndex((d) => d.name.text === 'kubernetes');
   if (at < 0) return { corefile: cf, changed: false };
@@ -618,6 +589,9 @@ export function setClusterDomain(cf: Corefile, domain: string, serverKey = '.:53
   const corefile = structuredClone(cf);
   const copy = corefile.entries[cf.entries.indexOf(block)] as CorefileServerBlock;
   // Head arguments come first in parts, so the zone's index there is the same.
-  (copy.directives[at] as CorefileDirective).parts[zoneAt] = newToken(domain, zone.leading);
+  const directive = copy.directives[at] as CorefileDirective;
+  directive.parts[zoneAt] = newToken(domain, zone.leading);
+  const head = headArgs(directive).map((t) => t.text);
+  checkEdit(cf, before, corefile, (reading) => replaceHead(reading, directive.name.line, 'kubernetes', head));
   return { corefile, changed: true };
 }

@@ -18,9 +18,14 @@ export interface DriftedFile {
   now: FileState;
 }
 
-/** Whether two states are the same file (content, mode, owner; or both absent). */
-export function sameFileState(a: FileState, b: FileState): boolean {
-  if (!a.exists || !b.exists) return a.exists === b.exists;
+/**
+ * Whether a file is as it was (`now` against `before`): the same content, mode and owner; or absent both
+ * times, with no folder left that was absent before.
+ */
+export function sameFileState(before: FileState, now: FileState): boolean {
+  const a = before;
+  const b = now;
+  if (!a.exists || !b.exists) return !a.exists && !b.exists && (a.missingParents ?? 0) <= (b.missingParents ?? 0);
   return a.content === b.content && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
@@ -38,6 +43,16 @@ export async function driftedFiles(snapData: string, snapshot: Readonly<Record<s
 
 /** One line for the report: what restoring the file does. */
 export function restoreSummary(f: DriftedFile): string {
+  if (!f.before.exists && !f.now.exists) {
+    // The file is gone, but folders it came with are left.
+    const dirs: string[] = [];
+    let dir = f.rel;
+    for (let i = 0; i < (f.before.missingParents ?? 0); i++) {
+      dir = path.dirname(dir);
+      if (i >= (f.now.missingParents ?? 0)) dirs.push(`${dir}/`);
+    }
+    return `removed the folder${dirs.length === 1 ? '' : 's'} ${dirs.join(', ')} when empty (mk8s-addons created ${dirs.length === 1 ? 'it' : 'them'})`;
+  }
   if (!f.before.exists) return `removed ${f.rel} (mk8s-addons created it)`;
   if (!f.now.exists) return `restored ${f.rel} (it was removed)`;
   const what = [f.now.content !== f.before.content ? 'content' : '', f.now.mode !== f.before.mode ? `mode ${f.before.mode.toString(8)}` : '', f.now.uid !== f.before.uid || f.now.gid !== f.before.gid ? 'owner' : '']

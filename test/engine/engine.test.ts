@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { runCli, CLI } from '../support/cli.js';
 import { makeNode, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
@@ -228,5 +228,39 @@ test(
     const journal = JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
     assert.equal(journal.operation, null);
     assert.deepEqual(journal.addons, {});
+  }),
+);
+
+test(
+  'folders a step created are removed again: disable and a crash leave the tree as it was, folders and modes included',
+  withNode('1.35', (n) => {
+    const bin = path.join(n.snapData, 'bin');
+    assert.equal(existsSync(bin), false, 'the test node has no $SNAP_DATA/bin');
+    const before = nodeTree(n);
+    const file = path.join(bin, 'demo', 'bindemo');
+
+    assert.equal(cli(n, ['enable', 'bindemo']).code, 0);
+    assert.equal((statSync(file).mode & 0o7777).toString(8), '755');
+    assert.ok(nodeTree(n)['bin/demo/'] !== undefined);
+    const journalFile = path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json');
+    assert.deepEqual(JSON.parse(readFileSync(journalFile, 'utf8')).snapshot[path.join('bin', 'demo', 'bindemo')], { exists: false, missingParents: 2 });
+    const d = cli(n, ['disable', 'bindemo']);
+    assert.equal(d.code, 0, d.stdout);
+    assert.deepEqual(nodeTree(n), before);
+
+    // A folder mk8s-addons created but something else put a file in since stays, with that file.
+    assert.equal(cli(n, ['enable', 'bindemo']).code, 0);
+    writeFileSync(path.join(bin, 'other'), 'mine\n');
+    assert.equal(cli(n, ['disable', 'bindemo']).code, 0);
+    assert.deepEqual(readdirSync(bin), ['other']);
+    rmSync(bin, { recursive: true });
+    assert.deepEqual(nodeTree(n), before);
+
+    // Killed right after the file was written: the next run rolls back, folders included.
+    const killed = cli(n, ['enable', 'bindemo'], { MK8S_ADDONS_CRASH_AT: 'enable/bindemo/command:after' });
+    assert.equal(killed.code, null);
+    assert.ok(existsSync(file));
+    assert.equal(cli(n, ['disable', 'bindemo']).code, 0);
+    assert.deepEqual(nodeTree(n), before);
   }),
 );

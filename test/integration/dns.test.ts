@@ -297,6 +297,40 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.equal(await corefile(), expected);
     });
 
+    test('a Corefile CoreDNS would not load is refused with the reason and left as it is; chained "forward ." plugins: the first is edited', async () => {
+      const start = await corefile();
+      const patch = (text: string) =>
+        node.kubectl(['-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type', 'merge', '-p', JSON.stringify({ data: { Corefile: text } })]);
+      const line = start.split('\n').findIndex((l) => l.startsWith('    forward . ')) + 1;
+      assert.ok(line > 0, start);
+
+      // A "\" meant to continue the line: CoreDNS reads 8.8.4.4 as a plugin name and refuses the file.
+      const joined = start.replace(/\n {4}forward \. [^\n]*\n/, '\n    forward . 1.1.1.1 \\\n        8.8.4.4\n');
+      assert.notEqual(joined, start);
+      await patch(joined);
+      const refused = node.cli(['enable', 'dns:9.9.9.9']);
+      assert.equal(refused.code, 3, refused.stderr);
+      assert.equal(
+        refused.stderr,
+        `mk8s-addons: error: configmap/coredns:${line + 1}: CoreDNS has no plugin "8.8.4.4", so it would not load this Corefile: the "\\" at the end of line ${line} does not continue a line in a Corefile; put the arguments on one line\n`,
+      );
+      assert.equal(await corefile(), joined);
+
+      // Two chained "forward ." plugins: the first one gets the new servers, the second stays, with a note.
+      const chained = start.replace(/\n( {4}forward \. [^\n]*)\n/, '\n$1 {\n        next NXDOMAIN\n    }\n    forward . 10.0.0.53\n');
+      await patch(chained);
+      const r = node.cli(['enable', 'dns:9.9.9.9', '--output', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(
+        notesOf(r.stdout).includes(
+          `configmap/coredns chains 2 "forward ." plugins: the first (line ${line}) gets the new servers, the ones it hands queries on to stay (line ${line + 3}: 10.0.0.53); edit them by hand to change them`,
+        ),
+        JSON.stringify(notesOf(r.stdout)),
+      );
+      assert.equal(await corefile(), chained.replace(/\n {4}forward \. [^\n{]*\{\n/, '\n    forward . 9.9.9.9 {\n'));
+      await patch(start);
+    });
+
     test('disable: objects and pods gone, kubelet args byte-identical to before enable, exactly one restart', async () => {
       const logged = (await node.serviceLog()).length;
       const r = node.cli(['disable', 'dns', '--output', 'json']);

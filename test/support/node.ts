@@ -50,7 +50,10 @@ export function makeNode(era: '1.20' | '1.35'): TestNode {
   };
 }
 
-/** Every file under `dir` (relative path -> sha256 and mode), for byte-identical comparisons. */
+/**
+ * Every file and folder under `dir` (relative path -> sha256 and mode; a folder as `rel/` -> `dir MODE`),
+ * for byte-identical comparisons of the tree: files, folders and modes.
+ */
 export function treeDigest(dir: string, skip: (rel: string) => boolean = () => false): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {
@@ -59,8 +62,10 @@ export function treeDigest(dir: string, skip: (rel: string) => boolean = () => f
       const rel = path.relative(dir, full);
       if (skip(rel)) continue;
       const st = lstatSync(full);
-      if (st.isDirectory()) walk(full);
-      else out[rel] = `${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)} ${(statSync(full).mode & 0o7777).toString(8)}`;
+      if (st.isDirectory()) {
+        out[`${rel}/`] = `dir ${(st.mode & 0o7777).toString(8)}`;
+        walk(full);
+      } else out[rel] = `${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)} ${(statSync(full).mode & 0o7777).toString(8)}`;
     }
   };
   walk(dir);

@@ -15,8 +15,8 @@ import {
   recogniseProgram,
   type Naming,
 } from '../../src/datapath/naming.js';
-import { parseBpftoolJson, parseBpftoolText } from '../../src/datapath/bpftool.js';
-import { parseTcFilterShow, parseTcTranscript } from '../../src/datapath/tc.js';
+import { looksLikeBpftoolEntries, looksLikeBpftoolText, parseBpftoolEntries, parseBpftoolJson, parseBpftoolText } from '../../src/datapath/bpftool.js';
+import { parseTcFilterShow, parseTcTranscript, readTcTranscript } from '../../src/datapath/tc.js';
 import { parseIpLinkJson, isPhysical } from '../../src/datapath/links.js';
 import { parseSavedOutput, SAVED_NOTE } from '../../src/datapath/saved.js';
 
@@ -316,4 +316,47 @@ test('saved output: the format is detected', () => {
     () => parseSavedOutput('hello\n', 'notes.txt'),
     new UsageError('cannot tell what notes.txt holds: give the output of bpftool -j net list, bpftool net list, or tc filter show dev IF ingress with its command line'),
   );
+});
+
+test('bpftool entry lines without section headers (a grep of the listing) are read, the rest skipped', () => {
+  const text = [
+    'bpftool net show | grep lxc',
+    '',
+    'lxc0a1b(956) clsact/ingress bpf_lxc.o:[from-container] id 12110',
+    'cilium_vxlan(10) tcx/ingress cil_from_overlay prog_id 309 link_id 3      <- STALE (low prog_id)',
+    'eth0(2) tcx/egress',
+  ].join('\n');
+  assert.equal(looksLikeBpftoolText(text), false);
+  assert.equal(looksLikeBpftoolEntries(text), true);
+  const parsed = parseBpftoolEntries(text);
+  assert.deepEqual(
+    parsed.attachments.map((a) => [a.interface, a.ifindex, a.kind, a.hook, a.role, a.programId, a.linkId]),
+    [
+      ['lxc0a1b', 956, 'clsact', 'ingress', 'from-container', 12110, null],
+      ['cilium_vxlan', 10, 'tcx', 'ingress', 'from-overlay', 309, 3],
+    ],
+  );
+  assert.deepEqual(parsed.unparsed, []);
+  assert.deepEqual(parseBpftoolEntries('eth0(2) tcx/egress cil_to_netdev\n').unparsed, ['eth0(2) tcx/egress cil_to_netdev']);
+  const obs = parseSavedOutput(text, 'grep.txt');
+  assert.deepEqual([obs.source, obs.coverage], ['bpftool-text', { kind: 'lines' }]);
+});
+
+test('tc transcript: the hooks queried, empty ones too, with ip link names taken without @ifN', () => {
+  const text = [
+    '$ tc filter show dev lxc81bb9e5d5ed7@if9 ingress',
+    'filter protocol all pref 1 bpf chain 0 handle 0x1 bpf_lxc.o:[from-container] direct-action not_in_hw id 2526',
+    '$ tc filter show dev lxc81bb9e5d5ed7@if9 egress',
+    '$ tc filter show dev cilium_host egress',
+  ].join('\n');
+  const { attachments, queried } = readTcTranscript(text, 't.txt');
+  assert.deepEqual(attachments.map((a) => [a.interface, a.hook, a.role]), [['lxc81bb9e5d5ed7', 'ingress', 'from-container']]);
+  assert.deepEqual(queried, [
+    { interface: 'lxc81bb9e5d5ed7', hook: 'ingress' },
+    { interface: 'lxc81bb9e5d5ed7', hook: 'egress' },
+    { interface: 'cilium_host', hook: 'egress' },
+  ]);
+  // Only command lines, every output empty: still a transcript, not "cannot tell".
+  const empty = parseSavedOutput('# tc filter show dev cilium_host ingress\n# tc filter show dev cilium_host egress\n', 'e.txt');
+  assert.deepEqual([empty.source, empty.attachments, empty.coverage?.kind], ['tc', [], 'hooks']);
 });

@@ -5,12 +5,15 @@ import {
   parseCorefile,
   printCorefile,
   getForwarders,
+  forwardChain,
   setForwarders,
+  setClusterDomain,
   CorefileError,
   type CorefileDirective,
   type CorefileServerBlock,
 } from '../../src/dns/corefile.js';
 import { InternalError } from '../../src/errors.js';
+import { readAsCoreDns } from '../../src/dns/coredns-reading.js';
 import { packagePath } from '../../src/adapters/package-files.js';
 
 const FIXTURES = packagePath('test', 'fixtures', 'corefiles');
@@ -151,38 +154,55 @@ test('structure: snippets, imports, multiple keys, key continuation, Allman brac
   ]);
 });
 
-test('tokens: quotes, backquotes, placeholders, comments inside words, braces only on their own', () => {
-  const table: [string, Outline][] = [
-    ['x {\n  d "a \\"b\\" c"\n}', ['d', 'a "b" c']],
-    ['x {\n  d "a\\\\b\\n"\n}', ['d', 'a\\\\b\\n']],
-    ['x {\n  d `a "b" \\c`\n}', ['d', 'a "b" \\c']],
-    ['x {\n  d "two"words\n}', ['d', 'two', 'words']],
-    ['x {\n  d mid"quote"\n}', ['d', 'mid"quote"']],
-    ['x {\n  forward . 1.1.1.1#google\n}', ['forward', '.', '1.1.1.1']],
-    ['x {\n  d "# not a comment"\n}', ['d', '# not a comment']],
-    ['x {\n  d {$VAR} {env.X} {%WIN%} foo{ }bar {}\n}', ['d', '{$VAR}', '{env.X}', '{%WIN%}', 'foo{', '}bar', '{}']],
-    ['x {\n  d a\\b \\c\n}', ['d', 'a\\b', '\\c']],
-    ['x {\n  d a \\\n    b\\\r\n  c\n}', ['d', 'a', 'b', 'c']],
+test('tokens: quotes, placeholders, comments inside words, backquotes and backslashes as CoreDNS reads them', () => {
+  const table: [string, Outline[]][] = [
+    ['x {\n  d "a \\"b\\" c"\n}', [['d', 'a "b" c']]],
+    ['x {\n  d "a\\\\b\\n"\n}', [['d', 'a\\\\b\\n']]],
+    // Backquotes are ordinary characters to CoreDNS (Caddy 2 quotes with them, CoreDNS's Caddy 1 does not).
+    ['x {\n  d `a "b" \\c`\n}', [['d', '`a', 'b', '\\c`']]],
+    ['x {\n  log . `{remote} {name}`\n}', [['log', '.', '`{remote}', '{name}`']]],
+    ['x {\n  d "two"words\n}', [['d', 'two', 'words']]],
+    ['x {\n  d mid"quote"\n}', [['d', 'mid"quote"']]],
+    // `#` inside a word ends the word and comments out only the rest of that word.
+    ['x {\n  forward . 1.1.1.1#google\n}', [['forward', '.', '1.1.1.1']]],
+    ['x {\n  forward . 1.1.1.1#853 8.8.8.8\n}', [['forward', '.', '1.1.1.1', '8.8.8.8']]],
+    ['x {\n  cache 30#glued comment\n}', [['cache', '30', 'comment']]],
+    ['x {\n  cache 30\r#glued\r\r comment\n}', [['cache', '30', 'comment']]],
+    ['x {\n  d "q"#quoted then comment\n  e\n}', [['d', 'q'], ['e']]],
+    ['x {\n  d # a comment at a token start runs to the end of the line\n  e\n}', [['d'], ['e']]],
+    ['x {\n  d "# not a comment"\n}', [['d', '# not a comment']]],
+    ['x {\n  d {$VAR} {env.X} {%WIN%} foo{ }bar {}\n}', [['d', '{$VAR}', '{env.X}', '{%WIN%}', 'foo{', '}bar', '{}']]],
+    // A backslash is an ordinary character: at the end of a line it is an argument, and the next line is a
+    // new directive.
+    ['x {\n  d a\\b \\c\n}', [['d', 'a\\b', '\\c']]],
+    ['x {\n  d a \\\n    b\\\r\n  c\n}', [['d', 'a', '\\'], ['b\\'], ['c']]],
+    // A carriage return outside quotes is dropped, even inside a word (corefiles-lexer y04).
+    ['.:53 {\n    forward . 8.8.8.8\r9.9.9.9\n}\n', [['forward', '.', '8.8.8.89.9.9.9']]],
+    // A quoted brace is a brace (corefiles-lexer y03).
+    ['.:53 {\n    forward . 8.8.8.8 "{"\n        max_concurrent 10\n    "}"\n}\n', [['forward', '.', '8.8.8.8', [['max_concurrent', '10']]]]],
   ];
   for (const [text, expected] of table) {
     const block = parseCorefile(text).entries[0] as CorefileServerBlock;
-    assert.deepEqual(outline(block.directives), [expected], JSON.stringify(text));
+    assert.deepEqual(outline(block.directives), expected, JSON.stringify(text));
+    assert.equal(printCorefile(parseCorefile(text)), text);
+    // readAsCoreDns agrees, token for token.
+    const flat = (o: string | Outline): string[] => (typeof o === 'string' ? [o] : o.flatMap((p) => (typeof p === 'string' ? [p] : ['{', ...p.flatMap(flat), '}'])));
+    // (placeholders replaced: the variables are not set)
+    assert.deepEqual(
+      readAsCoreDns(text).blocks[0]?.directives.map((d) => d.tokens.map((t) => t.text)),
+      expected.map(flat).map((tokens) => tokens.map((t) => (t === '{$VAR}' || t === '{%WIN%}' ? '' : t))),
+      JSON.stringify(text),
+    );
   }
 });
 
 test('syntax errors: exact messages with line:column', () => {
   const table: [string, string][] = [
     ['.:53 {\n    errors\n', 'Corefile:1:6: "{" is never closed: add the matching "}"'],
-    ['.:53 {\n  kubernetes cluster.local {\n    pods insecure\n}\n', 'Corefile:1:6: "{" is never closed: add the matching "}"'],
     ['.:53 {\n  kubernetes cluster.local {\n    pods insecure\n', 'Corefile:2:28: "{" is never closed: add the matching "}"'],
-    ['.:53 {\n    errors\n}\n}\n', 'Corefile:4:1: unexpected "}": no "{" is open here; remove it'],
-    ['}\n', 'Corefile:1:1: unexpected "}": no "{" is open here; remove it'],
-    ['.:53\n  errors\n}\n', 'Corefile:3:1: unexpected "}": no "{" is open here; remove it'],
-    ['.:53 }\n', 'Corefile:1:6: unexpected "}": no "{" is open here; remove it'],
     ['.:53 { errors }\n', 'Corefile:1:15: "}" closes the server block on the line of directive "errors", which CoreDNS rejects: put the "}" on a line of its own'],
     ['.:53 {\n  cache 30 {\n  } }\n', 'Corefile:3:5: "}" closes the server block on the line of directive "cache", which CoreDNS rejects: put the "}" on a line of its own'],
     ['.:53 {\n  forward . "1.1.1.1\n}\n', 'Corefile:2:13: unterminated quoted string: add the closing "'],
-    ['.:53 {\n  answer `x\n}\n', 'Corefile:2:10: unterminated backquoted string: add the closing `'],
     ['.:53 {\n  import\n}\n', 'Corefile:2:3: import needs one argument: a file, a glob or a snippet name'],
     ['.:53 {\n  import a b\n}\n', 'Corefile:2:3: import takes one argument (a file, a glob or a snippet name), not 2'],
     ['import a {\n}\n', 'Corefile:1:1: import takes no "{ }" block: write import FILE, GLOB or SNIPPET'],
@@ -190,9 +210,9 @@ test('syntax errors: exact messages with line:column', () => {
     ['(common)\n  errors\n', 'Corefile:1:1: snippet (common) needs a body: write "(common) {", its directives, then "}"'],
     ['(c) {\n  errors\n}\n(c) {\n  log\n}\n', 'Corefile:4:1: snippet (c) is defined twice: rename or remove one'],
     ['.:53 {\n  {\n  }\n}\n', 'Corefile:2:3: unexpected "{": a block must follow a directive, e.g. "forward . 8.8.8.8 {"'],
-    ['{\n  errors\n}\n', 'Corefile:1:1: a server block needs a key before "{", e.g. ".:53 {"'],
     ['a.test:53,\n', 'Corefile:1:1: the server keys end with a comma after "a.test:53,": add another key or remove the comma'],
     ['a.test:53, {\n}\n', 'Corefile:1:12: expected another server key after "a.test:53,": add one or remove the comma'],
+    ['.:53 {\n  errors\n}\n.:53 {\n  errors\n', 'Corefile:4:6: "{" is never closed: add the matching "}"'],
     ['# héllo wörld\n.:53 { ünï }\n', 'Corefile:2:12: "}" closes the server block on the line of directive "ünï", which CoreDNS rejects: put the "}" on a line of its own'],
   ];
   for (const [text, message] of table) assert.throws(() => parseCorefile(text), corefileError(message), JSON.stringify(text));
@@ -210,6 +230,31 @@ test('syntax errors: exact messages with line:column', () => {
   })();
   assert.ok(err instanceof CorefileError);
   assert.deepEqual([err.line, err.column, err.exitCode, err.reason], [2, 5, 3, '"{" is never closed: add the matching "}"']);
+});
+
+test('what CoreDNS accepts, odd as it is, parses, prints back and reads as CoreDNS reads it', () => {
+  const table: [string, Array<[string[], string[][]]>][] = [
+    // An extra "}" is a server block with the key "}" to CoreDNS; so is a "}" after the keys.
+    ['.:53 {\n    errors\n}\n}\n', [[['.:53'], [['errors']]], [['}'], []]]],
+    ['}\n', [[['}'], []]]],
+    ['.:53 }\n', [[['.:53', '}'], []]]],
+    // `}# after close` is a "}" and then a server block with the keys "after" and "close".
+    ['.:53 {\n    errors\n}# after close\n', [[['.:53'], [['errors']]], [['after', 'close'], []]]],
+    // A block without braces ends at a "}".
+    ['.:53\n  errors\n}\n', [[['.:53'], [['errors']]]]],
+    // A "{" left open is closed by the file's last "}" when that closed a directive's block.
+    ['.:53 {\n  kubernetes cluster.local {\n    pods insecure\n}\n', [[['.:53'], [['kubernetes', 'cluster.local', '{', 'pods', 'insecure', '}']]]]],
+    // A block without keys is read and dropped.
+    ['{\n  errors\n}\n.:53 {\n  log\n}\n', [[['.:53'], [['log']]]]],
+  ];
+  for (const [text, blocks] of table) {
+    assert.equal(printCorefile(parseCorefile(text)), text, JSON.stringify(text));
+    assert.deepEqual(
+      readAsCoreDns(text).blocks.map((b) => [b.keys, b.directives.map((d) => d.tokens.map((t) => t.text))]),
+      blocks,
+      JSON.stringify(text),
+    );
+  }
 });
 
 interface ForwardCase {
@@ -319,15 +364,15 @@ const FORWARD_CASES: ForwardCase[] = [
     file: 'odd-whitespace.corefile',
     before: ['8.8.8.8', '8.8.4.4'],
     servers: ['1.1.1.1'],
-    removed: ['  forward    .    8.8.8.8 \\', '               8.8.4.4   '],
+    removed: ['  forward    .    8.8.8.8 \t\t  8.8.4.4   '],
     added: ['  forward    .    1.1.1.1   '],
   },
   {
     file: 'odd-whitespace.corefile',
     before: ['8.8.8.8', '8.8.4.4'],
     servers: ['1.1.1.1', '1.0.0.1', '9.9.9.9'],
-    removed: ['  forward    .    8.8.8.8 \\', '               8.8.4.4   '],
-    added: ['  forward    .    1.1.1.1 \\', '               1.0.0.1 9.9.9.9   '],
+    removed: ['  forward    .    8.8.8.8 \t\t  8.8.4.4   '],
+    added: ['  forward    .    1.1.1.1 \t\t  1.0.0.1 9.9.9.9   '],
   },
   {
     file: 'crlf.corefile',
@@ -406,10 +451,18 @@ test('forwarders: several forward plugins, the root one is the upstream', () => 
     printCorefile(setForwarders(noRoot, ['1.1.1.1']).corefile),
     '.:53 {\n  forward a.example 10.0.0.1\n  forward b.example 10.0.0.2\n  forward . 1.1.1.1\n}\n',
   );
-  assert.throws(
-    () => getForwarders(parseCorefile('.:53 {\n  forward . 1.1.1.1\n  forward . 8.8.8.8\n}\n')),
-    corefileError('Corefile: the .:53 block has 2 "forward ." plugins (lines 2 and 3): keep one'),
-  );
+  // Chained `forward .` plugins (the first answers; `next` hands a query on): the first is the upstream,
+  // and the edit changes it alone.
+  const chain = parseCorefile('.:53 {\n  forward . 1.1.1.1 {\n    next NXDOMAIN\n  }\n  forward . 8.8.8.8\n}\n');
+  assert.deepEqual(getForwarders(chain), ['1.1.1.1']);
+  assert.deepEqual(forwardChain(chain), [
+    { line: 2, servers: ['1.1.1.1'] },
+    { line: 5, servers: ['8.8.8.8'] },
+  ]);
+  const edited = setForwarders(chain, ['9.9.9.9']);
+  assert.deepEqual([edited.changed, edited.chained], [true, [5]]);
+  assert.equal(printCorefile(edited.corefile), '.:53 {\n  forward . 9.9.9.9 {\n    next NXDOMAIN\n  }\n  forward . 8.8.8.8\n}\n');
+  assert.deepEqual(setForwarders(chain, ['1.1.1.1']).changed, false);
 });
 
 test('forwarders: inserted lines take the indentation and line ends of the block', () => {
@@ -427,6 +480,44 @@ test('forwarders: inserted lines take the indentation and line ends of the block
     assert.equal(out, expected, JSON.stringify(text));
     assert.equal(printCorefile(parseCorefile(out)), out);
   }
+});
+
+test('forwarders: a new forward line leaves the comment at the end of the line before it in place', () => {
+  const table: [string, string][] = [
+    ['.:53 {\n    errors  # coredns.io/plugins/errors\n}\n', '.:53 {\n    errors  # coredns.io/plugins/errors\n    forward . 1.1.1.1\n}\n'],
+    ['.:53 {\r\n  errors # e\r\n  # last words\r\n  }\r\n', '.:53 {\r\n  errors # e\r\n  # last words\r\n  forward . 1.1.1.1\r\n  }\r\n'],
+    ['.:53\nerrors # e\n# end\n', '.:53\nerrors # e\n# end\nforward . 1.1.1.1\n'],
+    ['.:53\nerrors # e\n}\nx {\n}\n', '.:53\nerrors # e\nforward . 1.1.1.1\n}\nx {\n}\n'],
+  ];
+  for (const [text, expected] of table) {
+    assert.equal(printCorefile(setForwarders(parseCorefile(text), ['1.1.1.1']).corefile), expected, JSON.stringify(text));
+  }
+});
+
+test('forwarders: a Corefile CoreDNS would not load is refused before any change, saying why', () => {
+  const table: [string, string][] = [
+    [
+      '.:53 {\n    forward . 1.1.1.1 \\\n        8.8.8.8\n}\n',
+      'Corefile:3: CoreDNS has no plugin "8.8.8.8", so it would not load this Corefile: the "\\" at the end of line 2 does not continue a line in a Corefile; put the arguments on one line',
+    ],
+    ['.:53 {\n    errors\n    forwrd . 1.1.1.1\n}\n', 'Corefile:3: CoreDNS has no plugin "forwrd", so it would not load this Corefile: fix the name, or remove the line'],
+    [
+      '.:53 {\n  kubernetes cluster.local {\n    pods insecure\n}\n',
+      'Corefile:1:6: the "{" of .:53 is never closed (CoreDNS lets the file\'s last "}", which closes a plugin\'s block, close it too, but a line added at its end would fall outside): add the matching "}"',
+    ],
+  ];
+  for (const [text, message] of table) {
+    assert.throws(() => setForwarders(parseCorefile(text), ['1.1.1.1']), corefileError(message), JSON.stringify(text));
+  }
+  // The same servers: nothing to change, but CoreDNS would still not load it.
+  assert.throws(
+    () => setForwarders(parseCorefile('.:53 {\n  forward . 1.1.1.1\n  forwrd x\n}\n'), ['1.1.1.1']),
+    corefileError('Corefile:3: CoreDNS has no plugin "forwrd", so it would not load this Corefile: fix the name, or remove the line'),
+  );
+  assert.throws(
+    () => setClusterDomain(parseCorefile('.:53 {\n  kubernetes cluster.local \\\n  in-addr.arpa\n}\n'), 'home.arpa'),
+    corefileError('Corefile:3: CoreDNS has no plugin "in-addr.arpa", so it would not load this Corefile: the "\\" at the end of line 2 does not continue a line in a Corefile; put the arguments on one line'),
+  );
 });
 
 test('forwarders: what cannot be edited safely is refused with a message', () => {

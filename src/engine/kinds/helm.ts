@@ -31,7 +31,22 @@ const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.Hel
 /** Deployed and wanted values compared as helm stores them (JSON). */
 export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 
-const yamlish = (v: unknown) => JSON.stringify(v, Object.keys((v as object) ?? {}).sort(), 2);
+/** Keys sorted at every depth (JSON.stringify's replacer array would be an allow-list at every depth). */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v).sort()) {
+    Object.defineProperty(out, key, { value: sortedKeys((v as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** The --dry-run diff of a release's values: deployed -> wanted, as JSON with keys sorted at every depth. */
+export function valuesDiff(release: string, deployed: unknown, wanted: unknown): string {
+  const text = (v: unknown): string => `${JSON.stringify(sortedKeys(v ?? {}), null, 2)}\n`;
+  return unifiedDiff(`release ${release} values`, text(deployed), text(wanted));
+}
 
 const helmRelease: StepKindImpl = {
   kind: 'helm-release',
@@ -66,7 +81,7 @@ const helmRelease: StepKindImpl = {
           sameValues ? '' : 'values changed',
           rel.status !== 'deployed' ? `status ${rel.status}` : '',
         ].filter(Boolean);
-        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: unifiedDiff(`release ${release} values`, yamlish(st.values), yamlish(values)) }) };
+        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: valuesDiff(release, st.values, values) }) };
       },
       async prepare(ctx) {
         const st = await helm.releaseState(helmContext(ctx, binary), { release, namespace });
