@@ -173,7 +173,7 @@ export async function checkDatapath(opts: CheckOptions): Promise<DatapathReport>
   const visibility = { tool, kernelRelease: kernel, bpftoolVersion: version } as const;
   // Where the listing cannot show tcx, the kernel is asked directly; only without python3 is it a blind spot.
   const spot = tcxBlindSpot(obs, visibility);
-  if ((spot.note ?? spot.fatal) !== undefined && (await addKernelTcx(obs, ctx))) return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion });
+  if ((spot.note ?? spot.fatal) !== undefined && (await addKernelTcx(obs, ctx))) return judgeDatapath(obs, { ciliumVersion: opts.ciliumVersion, ciliumConfig: opts.ciliumConfig });
   const blind = tcxBlindSpot(obs, visibility, opts.ciliumVersion);
   if (blind.fatal !== undefined) throw new PreconditionError(blind.fatal);
   if (blind.note !== undefined) obs.notes.push(blind.note);
