@@ -35,15 +35,19 @@ export interface LocateOptions {
   binDir?: string;
 }
 
-/** The cache folder the build script writes the binaries to (it may not exist). */
-export function controlPlaneCacheBinDir(env: NodeJS.ProcessEnv = process.env): string {
+/** The root of the build caches: $MK8S_ADDONS_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/mk8s-addons (as the build scripts). */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const home = env.HOME || os.homedir();
-  const cacheRoot = env.MK8S_ADDONS_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'mk8s-addons');
-  const { kubernetes, etcd, kwok } = CONTROL_PLANE_VERSIONS;
-  return path.join(cacheRoot, 'control-plane', `k8s-${kubernetes}-etcd-${etcd}-kwok-${kwok}`, 'bin');
+  return env.MK8S_ADDONS_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'mk8s-addons');
 }
 
-function isExecutable(file: string): boolean {
+/** The cache folder the build script writes the binaries to (it may not exist). */
+export function controlPlaneCacheBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  const { kubernetes, etcd, kwok } = CONTROL_PLANE_VERSIONS;
+  return path.join(cacheRoot(env), 'control-plane', `k8s-${kubernetes}-etcd-${etcd}-kwok-${kwok}`, 'bin');
+}
+
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;

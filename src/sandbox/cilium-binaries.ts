@@ -4,9 +4,9 @@
  * scripts/build-cilium.sh into a cache folder keyed by version, or taken from $MK8S_ADDONS_CILIUM_BIN.
  * Test-only: on a MicroK8s node the agent runs from Cilium's image.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { cacheRoot, isExecutable } from './binaries.js';
 
 /** The Cilium version scripts/build-cilium.sh builds (a test keeps the two in step). */
 export const SANDBOX_CILIUM_VERSION = 'v1.20.2';
@@ -28,18 +28,7 @@ export interface CiliumBuild {
 
 /** The cache folder the build script writes to (it may not exist). */
 export function ciliumCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.HOME || os.homedir();
-  const cacheRoot = env.MK8S_ADDONS_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'mk8s-addons');
-  return path.join(cacheRoot, 'cilium', SANDBOX_CILIUM_VERSION);
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return path.join(cacheRoot(env), 'cilium', SANDBOX_CILIUM_VERSION);
 }
 
 /**
@@ -57,7 +46,7 @@ export function locateCiliumBuild(env: NodeJS.ProcessEnv = process.env): CiliumB
     libDir: root,
     crds: path.join(root, 'crds'),
   };
-  const missing = [build.agent, build.cli, build.cni].filter((f) => !executable(f)).map((f) => path.basename(f));
+  const missing = [build.agent, build.cli, build.cni].filter((f) => !isExecutable(f)).map((f) => path.basename(f));
   if (!existsSync(path.join(root, 'bpf'))) missing.push('bpf/');
   if (!existsSync(build.crds)) missing.push('crds/');
   if (missing.length > 0) return { missing: `no Cilium ${SANDBOX_CILIUM_VERSION} build in ${root} (missing ${missing.join(', ')}): ${CILIUM_BUILD_HINT}` };
