@@ -1,0 +1,11 @@
+import { template } from '../dist/src/adapters/helm.js';
+import { ciliumValues } from '../dist/src/cilium/values.js';
+import { ciliumPostRenderer, rewriteHostPaths, ciliumHostPathRewrites } from '../dist/src/cilium/post-render.js';
+import { writeFileSync } from 'node:fs';
+const version = process.argv[2] ?? '1.8.13', snapData='/var/snap/microk8s/current';
+const ctx = { helm: 'vendor/bin/helm' };
+const values = await ciliumValues({ version, snapData, snapCommon: '/var/snap/microk8s/common', podCidr: '10.1.0.0/16', hubble: {relay:true, ui:true} });
+const plain = await template(ctx, { release: 'cilium', chart: `charts/cilium/cilium-${version}.tgz`, namespace: 'kube-system', values: [values] });
+const pr = await template(ctx, { release: 'cilium', chart: `charts/cilium/cilium-${version}.tgz`, namespace: 'kube-system', values: [values], postRenderer: ciliumPostRenderer(version, snapData) });
+writeFileSync('/tmp/plain.yaml', rewriteHostPaths(plain, ciliumHostPathRewrites(version, snapData)));
+writeFileSync('/tmp/pr.yaml', pr);
