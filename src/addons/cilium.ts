@@ -127,10 +127,12 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
 
   // Everything below reads only, and each read waits on nothing the others make, so they run side by
   // side; a failure is reported in this order whatever finished first.
+  // The requests go out first; the values are computed while they travel.
+  const k8s = clusterVersion(node.kubeconfig);
   const helm = helmBinary(node.paths.snap);
   const others = Promise.allSettled([helm, helm.then((h) => releaseState({ helm: h, kubeconfig: node.kubeconfig, env: node.env }, release)), calicoObjects(path.join(files.cniNetwork, 'cni.yaml'))]);
   const [{ chart, values, notes }, k8sVersion] = valuesInOrder<[CiliumValuesResult, string]>(
-    await Promise.allSettled([ciliumReleaseValues(node, version, ciliumOptions(addon, node.installed.cilium), hubble), clusterVersion(node.kubeconfig)]),
+    await Promise.allSettled([ciliumReleaseValues(node, version, ciliumOptions(addon, node.installed.cilium), hubble), k8s]),
   );
 
   // Compatibility with the cluster's Kubernetes.
