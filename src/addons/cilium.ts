@@ -126,8 +126,8 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   const release = { release: 'cilium', namespace: CILIUM_NAMESPACE };
 
   // Everything below reads only, and each read waits on nothing the others make, so they run side by
-  // side; a failure is reported in this order whatever finished first.
-  // The requests go out first; the values are computed while they travel.
+  // side (the requests go out first; the values are computed while they travel). A failure is reported
+  // in the order values, version, compatibility, helm binary, release, Calico, whatever finished first.
   const k8s = clusterVersion(node.kubeconfig);
   const helm = helmBinary(node.paths.snap);
   const others = Promise.allSettled([helm, helm.then((h) => releaseState({ helm: h, kubeconfig: node.kubeconfig, env: node.env }, release)), calicoObjects(path.join(files.cniNetwork, 'cni.yaml'))]);
