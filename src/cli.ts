@@ -2,7 +2,7 @@
 /**
  * The thin CLI: argv in, one command called, errors out as exit codes. The only file that exits.
  * Keep imports here cheap: --help, --version, list and --dry-run must not load the Kubernetes client,
- * listr2 or execa (commands load what they need on demand).
+ * listr2 or handlebars (commands load what they need on demand).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgv, type OutputMode } from './grammar.js';

@@ -9,6 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { printCommand, runChecked, run, type Command, type RunResult } from './process.js';
 import { InternalError, StepError } from '../errors.js';
 
@@ -40,7 +41,7 @@ export interface HelmRelease {
   app_version: string;
 }
 
-/** The parts of `helm status -o json` mk8s-addons reads. */
+/** The parts of a release mk8s-addons reads: `helm status -o json` (no chart there) or its stored record. */
 export interface HelmReleaseStatus {
   name: string;
   namespace: string;
@@ -327,29 +328,94 @@ export async function withValuesFiles<T>(values: readonly HelmValues[], fn: (fil
 /** A release as deployed: what `helm list` says of it, and its user-supplied values; undefined when absent. */
 export interface ReleaseState {
   release: HelmRelease;
-  /** The chart version, from `helm list`'s `cilium-1.8.13`. */
+  /** The chart version, e.g. `1.8.13`. */
   chartVersion: string;
   values: HelmValues;
+}
+
+/** The state of a release from its stored record (the latest revision, any state). */
+export function releaseStateOf(st: HelmReleaseStatus): ReleaseState {
+  const meta = st.chart?.metadata ?? {};
+  const chartVersion = meta.version ?? '';
+  return {
+    release: {
+      name: st.name,
+      namespace: st.namespace,
+      revision: String(st.version),
+      updated: st.info.last_deployed ?? '',
+      status: st.info.status,
+      chart: `${meta.name ?? ''}-${chartVersion}`,
+      app_version: meta.appVersion ?? '',
+    },
+    chartVersion,
+    values: st.config ?? {},
+  };
+}
+
+/** The label selector of a release's records in Helm's storage. */
+export const releaseRecordSelector = (release: string): string => `owner=helm,name=${release}`;
+
+/**
+ * A release record as Helm's storage holds it (pkg/storage/driver/util.go): the release as JSON, gzipped,
+ * base64 (a Secret's data value is that string, base64 again over the API).
+ */
+export function decodeReleaseRecord(data: string): HelmReleaseStatus {
+  let bytes = Buffer.from(data, 'base64');
+  if (bytes.length > 3 && bytes[0] === 0x1f && bytes[1] === 0x8b && bytes[2] === 0x08) bytes = gunzipSync(bytes);
+  return JSON.parse(bytes.toString('utf8')) as HelmReleaseStatus;
+}
+
+/**
+ * The latest record of a release (highest revision, any state: what `helm status` shows), read from
+ * Helm's default storage, Secrets labelled owner=helm,name=RELEASE in the release's namespace, with one
+ * API call and no helm process. undefined: no record; 'ask-helm': another storage driver (HELM_DRIVER),
+ * no kubeconfig, or the Secrets cannot be listed, so helm itself must say.
+ */
+async function latestStoredRelease(ctx: HelmContext, p: ReleaseRef): Promise<HelmReleaseStatus | undefined | 'ask-helm'> {
+  const driver = (ctx.env ?? process.env).HELM_DRIVER ?? '';
+  if (!ctx.kubeconfig || !['', 'secret', 'secrets'].includes(driver.toLowerCase())) return 'ask-helm';
+  const { connect } = await import('./kube.js');
+  const { listPath } = await import('./kube-http.js');
+  let r: { status: number; body: { items?: { metadata?: { labels?: Record<string, string> }; data?: { release?: string } }[] } };
+  try {
+    r = await (await connect(ctx.kubeconfig)).http.request('GET', listPath('/api/v1', 'secrets', p.namespace, releaseRecordSelector(p.release)));
+  } catch {
+    return 'ask-helm';
+  }
+  if (r.status !== 200 || !Array.isArray(r.body?.items)) return 'ask-helm';
+  const records = r.body.items.filter((s) => typeof s.data?.release === 'string');
+  if (records.length === 0) return undefined;
+  const revision = (s: (typeof records)[number]) => Number(s.metadata?.labels?.version);
+  if (records.some((s) => !Number.isInteger(revision(s)))) return 'ask-helm';
+  const latest = records.reduce((a, b) => (revision(b) > revision(a) ? b : a));
+  try {
+    return decodeReleaseRecord(Buffer.from(latest.data?.release ?? '', 'base64').toString('utf8'));
+  } catch {
+    return 'ask-helm';
+  }
 }
 
 const states = new Map<string, Promise<ReleaseState | undefined>>();
 
 /**
  * The release's state, read once per process and namespace/name (an addon's hook and its helm-release
- * step's check both need it; each read costs two helm processes). Forgotten by every call that changes a
- * release (upgradeInstall, uninstall, rollback) and by forgetReleaseStates().
+ * step's check both need it), in one API call: the latest record in Helm's storage (latestStoredRelease),
+ * i.e. the latest revision whatever its state (as `helm list --all` shows it) with its user-supplied values
+ * (as `helm get values` prints them); with another storage driver, helm list and helm get values.
+ * Forgotten by every call that changes a release (upgradeInstall, uninstall, rollback) and by
+ * forgetReleaseStates().
  */
 export function releaseState(ctx: HelmContext, p: ReleaseRef): Promise<ReleaseState | undefined> {
   const key = `${ctx.kubeconfig ?? ''}\0${p.namespace}\0${p.release}`;
   let found = states.get(key);
   if (!found) {
     found = (async () => {
-      // The two helm processes run side by side (each is ~50 ms, mostly start-up).
-      const [releases, got] = await Promise.all([list(ctx, { namespace: p.namespace, filter: `^${p.release}$`, all: true }), getValues(ctx, p)]);
+      const stored = await latestStoredRelease(ctx, p);
+      if (stored !== 'ask-helm') return stored ? releaseStateOf(stored) : undefined;
+      // `helm status -o json` leaves the chart out: helm list and helm get values, side by side.
+      const [releases, values] = await Promise.all([list(ctx, { namespace: p.namespace, filter: `^${p.release}$`, all: true }), getValues(ctx, p)]);
       const rel = releases.find((r) => r.name === p.release);
-      if (!rel) return undefined;
-      const values = got ?? {};
-      return { release: rel, chartVersion: rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1'), values };
+      return rel ? { release: rel, chartVersion: rel.chart.replace(/^.*-(\d+\.\d+\.\d+.*)$/, '$1'), values: values ?? {} } : undefined;
     })();
     found.catch(() => states.delete(key));
     states.set(key, found);

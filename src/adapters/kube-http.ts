@@ -58,6 +58,9 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
     cert: b64(user['client-certificate-data']) ?? file(user['client-certificate']),
     key: b64(user['client-key-data']) ?? file(user['client-key']),
     rejectUnauthorized: cluster['insecure-skip-tls-verify'] !== true,
+    // One TLS handshake (client certificate included) per connection, not per request; idle pooled
+    // sockets are unref'd by the agent, so they never keep the process alive.
+    keepAlive: true,
   };
   const agent = tls ? new https.Agent(agentOptions) : undefined;
   const token = user.token ?? (user.tokenFile ? readFileSync(path.resolve(base, user.tokenFile), 'utf8').trim() : undefined);

@@ -2,6 +2,7 @@
  * External processes. A command is data, a `[file, args]` tuple: what --dry-run prints and what runs are
  * built from the same tuple, and nothing is ever run through a shell.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { StepError } from '../errors.js';
 
 /** A process call as data: the executable and its arguments. */
@@ -53,32 +54,69 @@ export function withoutProxy(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; 
   return { env: out, dropped };
 }
 
-/** Runs a command; resolves with its output whatever its exit code (see runChecked). */
-export async function run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
-  const { execa } = await import('execa');
+/** After a cancel or a timeout, a child that ignores SIGTERM this long is killed with SIGKILL. */
+const FORCE_KILL_AFTER_MS = 5_000;
+
+const cannotRun = (cmd: Command, err: NodeJS.ErrnoException): string =>
+  err.code === 'ENOENT' ? `${cmd[0]} is not installed or not on PATH` : err.message;
+
+/**
+ * Runs a command; resolves with its output whatever its exit code (see runChecked). node:child_process
+ * directly, no shell: a dry-run starts a handful of processes, and a process library costs more to
+ * import (~0.1 s) than the processes it would start. stdin is the `input`, else empty (/dev/null).
+ */
+export function run(cmd: Command, opts: RunOptions = {}): Promise<RunResult> {
   const [file, args] = cmd;
-  try {
-    const r = await execa(file, args, {
-      env: opts.env ?? process.env,
-      extendEnv: false,
-      cwd: opts.cwd,
-      cancelSignal: opts.signal,
-      input: opts.input,
-      timeout: opts.timeoutMs,
-      reject: false,
-      stripFinalNewline: false,
-    });
-    if (r.isCanceled) throw new StepError(`${printCommand(cmd)} was cancelled`, { phase: opts.phase });
-    if (r.timedOut) throw new StepError(`${printCommand(cmd)} did not finish within ${opts.timeoutMs} ms`, { phase: opts.phase });
-    if (r.failed && r.exitCode === undefined) {
-      const reason = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? `${file} is not installed or not on PATH` : r.shortMessage;
-      throw new StepError(`cannot run ${printCommand(cmd)}: ${reason}`, { phase: opts.phase });
+  return new Promise<RunResult>((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(new StepError(`${printCommand(cmd)} was cancelled`, { phase: opts.phase }));
+      return;
     }
-    return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 1 };
-  } catch (err) {
-    if (err instanceof StepError) throw err;
-    throw new StepError(`cannot run ${printCommand(cmd)}: ${(err as Error).message}`, { phase: opts.phase, cause: err });
-  }
+    let child: ChildProcess;
+    try {
+      child = spawn(file, [...args], { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    } catch (err) {
+      reject(new StepError(`cannot run ${printCommand(cmd)}: ${cannotRun(cmd, err as NodeJS.ErrnoException)}`, { phase: opts.phase, cause: err }));
+      return;
+    }
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => stdout.push(b));
+    child.stderr?.on('data', (b: Buffer) => stderr.push(b));
+    let stopped: 'cancelled' | 'timed out' | undefined;
+    let forceKill: NodeJS.Timeout | undefined;
+    const stop = (why: 'cancelled' | 'timed out') => {
+      if (stopped || child.exitCode !== null) return;
+      stopped = why;
+      child.kill('SIGTERM');
+      forceKill = setTimeout(() => child.kill('SIGKILL'), FORCE_KILL_AFTER_MS);
+      forceKill.unref();
+    };
+    const onAbort = () => stop('cancelled');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => stop('timed out'), opts.timeoutMs);
+    const done = () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+      clearTimeout(forceKill);
+    };
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      done();
+      reject(new StepError(`cannot run ${printCommand(cmd)}: ${cannotRun(cmd, err)}`, { phase: opts.phase, cause: err }));
+    });
+    child.on('close', (code, signal) => {
+      done();
+      if (stopped === 'cancelled') return reject(new StepError(`${printCommand(cmd)} was cancelled`, { phase: opts.phase }));
+      if (stopped === 'timed out') return reject(new StepError(`${printCommand(cmd)} did not finish within ${opts.timeoutMs} ms`, { phase: opts.phase }));
+      if (code === null) return reject(new StepError(`${printCommand(cmd)} was killed by ${signal ?? 'a signal'}`, { phase: opts.phase }));
+      resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), exitCode: code });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      // A child that exits without reading its input closes the pipe: that is its answer, not our error.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+  });
 }
 
 /** Runs a command and throws a StepError carrying its stderr when it exits non-zero. */
@@ -92,12 +130,10 @@ export async function runChecked(cmd: Command, opts: RunOptions = {}): Promise<R
 }
 
 /** Runs a command attached to our terminal (stdin, stdout, stderr inherited); resolves with its exit code. */
-export async function runAttached(cmd: Command, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
-  const { execa } = await import('execa');
-  const r = await execa(cmd[0], cmd[1], { env: opts.env ?? process.env, extendEnv: false, stdio: 'inherit', reject: false });
-  if (r.failed && r.exitCode === undefined) {
-    const reason = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? `${cmd[0]} is not installed or not on PATH` : r.shortMessage;
-    throw new StepError(`cannot run ${printCommand(cmd)}: ${reason}`);
-  }
-  return r.exitCode ?? 1;
+export function runAttached(cmd: Command, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(cmd[0], [...cmd[1]], { env: opts.env ?? process.env, stdio: 'inherit' });
+    child.on('error', (err: NodeJS.ErrnoException) => reject(new StepError(`cannot run ${printCommand(cmd)}: ${cannotRun(cmd, err)}`)));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }

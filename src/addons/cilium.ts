@@ -22,11 +22,11 @@ import { nodeFiles, readSandboxMarker } from '../node/node.js';
 import { ciliumValues, podCidrFromCniEnv } from '../cilium/values.js';
 import { mergeUserValues, type UserValues } from '../cilium/helm-values.js';
 import { loadChartKeys, checkValues, userValuesLayers } from '../cilium/lint.js';
-import { ciliumPostRenderer } from '../cilium/post-render.js';
-import { renderCheck, assertRenderOk } from '../cilium/render-check.js';
+import { ciliumHostPathRewrites, ciliumPostRenderer } from '../cilium/post-render.js';
+import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-check.js';
 import { checkCompatibility, type CompatibilityTable } from '../cilium/compat.js';
 import { compareVersions } from '../catalogue.js';
-import { releaseState } from '../adapters/helm.js';
+import { releaseState, type ReleaseState } from '../adapters/helm.js';
 import { sameHelmValues } from '../engine/kinds/helm.js';
 
 export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
@@ -104,18 +104,39 @@ export function ciliumOptions(planned: PlannedAddon | undefined, installed: Addo
   return installed?.options ?? {};
 }
 
+/** The values of settled promises, or the reason of the first (in list order) that failed. */
+function valuesInOrder<T extends readonly unknown[]>(settled: { [K in keyof T]: PromiseSettledResult<T[K]> }): T {
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** The cluster's Kubernetes version (read from the API). */
+async function clusterVersion(kubeconfig: string): Promise<string> {
+  const kube = await import('../adapters/kube.js');
+  return kube.serverVersion(await kube.connect(kubeconfig)).catch((err: Error) => {
+    throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
+  });
+}
+
 export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const version = addon.version as string;
   const installedHubble = node.installed.hubble;
   const hubble = installedHubble ? { relay: true, ui: installedHubble.args.ui === true } : undefined;
-  const { chart, values, notes } = await ciliumReleaseValues(node, version, ciliumOptions(addon, node.installed.cilium), hubble);
+  const files = nodeFiles(node.paths);
+  const release = { release: 'cilium', namespace: CILIUM_NAMESPACE };
 
-  // Compatibility with the cluster's Kubernetes (read from the API).
+  // Everything below reads only, and each read waits on nothing the others make, so they run side by
+  // side (the requests go out first; the values are computed while they travel). A failure is reported
+  // in the order values, version, compatibility, helm binary, release, Calico, whatever finished first.
+  const k8s = clusterVersion(node.kubeconfig);
+  const helm = helmBinary(node.paths.snap);
+  const others = Promise.allSettled([helm, helm.then((h) => releaseState({ helm: h, kubeconfig: node.kubeconfig, env: node.env }, release)), calicoObjects(path.join(files.cniNetwork, 'cni.yaml'))]);
+  const [{ chart, values, notes }, k8sVersion] = valuesInOrder<[CiliumValuesResult, string]>(
+    await Promise.allSettled([ciliumReleaseValues(node, version, ciliumOptions(addon, node.installed.cilium), hubble), k8s]),
+  );
+
+  // Compatibility with the cluster's Kubernetes.
   const table = (node.manifest.compatibility ?? []) as CompatibilityTable;
-  const kube = await import('../adapters/kube.js');
-  const k8sVersion = await kube.serverVersion(await kube.connect(node.kubeconfig)).catch((err: Error) => {
-    throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
-  });
   const compat = checkCompatibility(table, version, k8sVersion);
   // Pulled in by a dependant (enable hubble) at the version already installed: nothing is being installed,
   // so the version the user once forced in is kept rather than refused again.
@@ -127,15 +148,26 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   } else if (compat.reason) notes.push(compat.reason);
 
   // Render with the real helm and check the objects before anything changes, unless exactly this chart
-  // with exactly these values is what is deployed (it was checked when it was installed).
-  const helm = await helmBinary(node.paths.snap);
-  const postRenderer = ciliumPostRenderer(version, node.paths.snapData);
-  const deployed = await releaseState({ helm, kubeconfig: node.kubeconfig, env: node.env }, { release: 'cilium', namespace: 'kube-system' });
-  const unchanged = deployed?.release.status === 'deployed' && deployed.chartVersion === version && sameHelmValues(deployed.values, values);
-  const { problems } = unchanged ? { problems: [] } : await renderCheck(
-    { helm, env: node.env },
-    { chart, values, ...(postRenderer ? { postRenderer } : {}), expect: { snapData: node.paths.snapData, ...(hubble ? { hubble } : {}) }, kubeVersion: k8sVersion.replace(/^v/, '').replace(/[-+].*$/, '') },
-  );
+  // with exactly these values is what is deployed (it was checked when it was installed). The hostPath
+  // rewrites of the post-renderer the install runs are applied in this process (see render-check.ts).
+  const render = async () =>
+    renderCheck(
+      { helm: await helm, env: node.env },
+      {
+        chart,
+        values,
+        rewrites: ciliumHostPathRewrites(version, node.paths.snapData),
+        expect: { snapData: node.paths.snapData, ...(hubble ? { hubble } : {}) },
+        kubeVersion: k8sVersion.replace(/^v/, '').replace(/[-+].*$/, ''),
+      },
+    );
+  // Only whether the render starts before the release is read or after depends on the journal: when it
+  // records no cilium at this version, the release is hardly unchanged, so render now, side by side.
+  const early = node.installed.cilium?.version === version ? undefined : render();
+  early?.catch(() => undefined);
+  const [helmPath, state, calico] = valuesInOrder<[string, ReleaseState | undefined, object[]]>(await others);
+  const unchanged = state?.release.status === 'deployed' && state.chartVersion === version && sameHelmValues(state.values, values);
+  const { problems } = unchanged ? { problems: [] } : await (early ?? render());
   assertRenderOk(`cilium ${version}`, problems);
 
   // The agent's CLI is copied out of an agent pod; a sandbox that simulates this version's agent has no
@@ -143,17 +175,16 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   const marker = await readSandboxMarker(node.paths);
   const minor = (v: string | undefined) => v?.split('.').slice(0, 2).join('.');
   const copyCli = !marker || minor(marker.realAgent) === minor(version);
-  const files = nodeFiles(node.paths);
   return {
     notes,
     vars: {
-      helm,
+      helm: helmPath,
       chart,
       chartVersion: version,
       values,
-      postRenderer: postRenderer ?? null,
+      postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,
       cniConf: CNI_CONF,
-      calicoObjects: await calicoObjects(path.join(files.cniNetwork, 'cni.yaml')),
+      calicoObjects: calico,
       wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
       agentCli: agentCli(version),

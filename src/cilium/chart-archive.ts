@@ -66,16 +66,21 @@ export function chartFilesFromTgz(tgz: Buffer): ChartFiles {
   return out;
 }
 
+/** The packaged chart's bytes, or a PreconditionError saying how to restore the bundled charts. */
+export function readChartArchive(chartPath: string): Promise<Buffer> {
+  return readFile(chartPath).catch((err: NodeJS.ErrnoException) => {
+    throw new PreconditionError(`cannot read chart ${chartPath}: ${err.code ?? err.message}; restore the bundled charts with node scripts/fetch-charts.mjs`);
+  });
+}
+
 const cache = new Map<string, Promise<ChartFiles>>();
 
 /** Reads a packaged chart once per process. */
 export function loadChartFiles(chartPath: string): Promise<ChartFiles> {
   let files = cache.get(chartPath);
   if (!files) {
-    files = readFile(chartPath).then(chartFilesFromTgz, (err: NodeJS.ErrnoException) => {
-      cache.delete(chartPath);
-      throw new PreconditionError(`cannot read chart ${chartPath}: ${err.code ?? err.message}; restore the bundled charts with node scripts/fetch-charts.mjs`);
-    });
+    files = readChartArchive(chartPath).then(chartFilesFromTgz);
+    files.catch(() => cache.delete(chartPath));
     cache.set(chartPath, files);
   }
   return files;

@@ -15,9 +15,11 @@
  *   `with .Values.x` + `toYaml .`) is free-form too;
  * - the conditions of the chart's dependencies.
  */
+import path from 'node:path';
 import yaml from 'js-yaml';
 import { UsageError } from '../errors.js';
-import { loadChartFiles, type ChartFiles } from './chart-archive.js';
+import { codeOf, digestOf, readDerived, writeDerived } from '../adapters/derived-cache.js';
+import { chartFilesFromTgz, readChartArchive, type ChartFiles } from './chart-archive.js';
 import { formatPath, isTable, parseUserSet, parseValuesYaml, valuePaths, type HelmValues, type UserValues } from './helm-values.js';
 
 type KeyNode = MapNode | { kind: 'free' } | { kind: 'leaf' };
@@ -186,13 +188,54 @@ export function chartKeysFromFiles(files: ChartFiles): ChartKeys {
   return { label: `${meta.name ?? 'chart'} ${meta.version ?? ''}`.trim(), umbrella: subcharts.size > 0, root };
 }
 
+/** ChartKeys as JSON: a map is a list of [key, node] pairs, a free-form map `1`, a leaf `0`. */
+type KeyJson = [string, KeyJson][] | 0 | 1;
+interface ChartKeysJson {
+  label: string;
+  umbrella: boolean;
+  root: KeyJson;
+}
+
+const nodeToJson = (node: KeyNode): KeyJson => (node.kind === 'map' ? [...node.children].map(([k, c]) => [k, nodeToJson(c)]) : node.kind === 'free' ? 1 : 0);
+const nodeFromJson = (json: KeyJson): KeyNode =>
+  Array.isArray(json) ? { kind: 'map', children: new Map(json.map(([k, c]) => [k, nodeFromJson(c)])) } : json === 1 ? { kind: 'free' } : { kind: 'leaf' };
+
+/** The keys as JSON, for the derived cache (see loadChartKeys). */
+export function chartKeysToJson(keys: ChartKeys): ChartKeysJson {
+  return { label: keys.label, umbrella: keys.umbrella, root: nodeToJson(keys.root) };
+}
+
+export function chartKeysFromJson(json: ChartKeysJson): ChartKeys {
+  const root = nodeFromJson(json.root);
+  if (root.kind !== 'map') throw new Error('chart keys: the root must be a map');
+  return { label: json.label, umbrella: json.umbrella, root };
+}
+
 const keysCache = new Map<string, Promise<ChartKeys>>();
 
-/** The keys of a packaged chart, read once per process. */
+/**
+ * The keys of a packaged chart, read once per process, and kept in the derived cache (dist/) under the
+ * digest of the chart's exact bytes and of the code that reads them: the next run reads a small JSON
+ * file instead of unpacking the chart and scanning every template.
+ */
 export function loadChartKeys(chartPath: string): Promise<ChartKeys> {
   let keys = keysCache.get(chartPath);
   if (!keys) {
-    keys = loadChartFiles(chartPath).then(chartKeysFromFiles);
+    keys = readChartArchive(chartPath).then((tgz) => {
+      const name = `chart-keys-${path.basename(chartPath)}`;
+      const key = digestOf([tgz, ...codeOf(import.meta.url, new URL('./chart-archive.js', import.meta.url).href, new URL('./helm-values.js', import.meta.url).href)]);
+      const cached = readDerived<ChartKeysJson>(name, key);
+      if (cached) {
+        try {
+          return chartKeysFromJson(cached);
+        } catch {
+          // Not what this code writes: derive it again (and overwrite it).
+        }
+      }
+      const fresh = chartKeysFromFiles(chartFilesFromTgz(tgz));
+      writeDerived(name, key, chartKeysToJson(fresh));
+      return fresh;
+    });
     keys.catch(() => keysCache.delete(chartPath));
     keysCache.set(chartPath, keys);
   }

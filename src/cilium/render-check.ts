@@ -1,19 +1,25 @@
 /**
- * Render checks: render the chart with the real `helm template` (the same values and post-renderer the
- * install uses) and check that the objects fit MicroK8s before anything on the node changes:
+ * Render checks: render the chart with the real `helm template` (the same values the install uses, and
+ * the same hostPath rewrites its post-renderer makes) and check that the objects fit MicroK8s before
+ * anything on the node changes:
  * - the agent DaemonSet mounts its run directory, the CNI bin dir and the CNI conf dir under $SNAP_DATA;
  * - no workload mounts the stock host paths /var/run/cilium, /opt/cni/bin or /etc/cni/net.d (on 1.8 -
  *   1.10 hubble-relay does unless the post-renderer moved it, see post-render.ts);
  * - cilium-config carries what the values asked for: custom CNI conf, the pod CIDR, kube-proxy
  *   replacement off; the operator runs one replica; relay / UI exist when Hubble was asked for.
  * A value the chart silently ignored shows up here as a wrong object.
+ *
+ * The rewrites are applied here, in this process, by the function the post-renderer script calls
+ * (rewriteHostPaths): Helm hands a post-renderer exactly the stream `helm template` prints without one,
+ * so the result is the same bytes (test/unit/cilium-render-check.test.ts compares them with the real
+ * post-renderer) without a second Node process per check. The install itself keeps the post-renderer,
+ * so that the release Helm records is the rewritten one.
  */
 import yaml from 'js-yaml';
-import type { Command } from '../adapters/process.js';
 import { template, type HelmContext } from '../adapters/helm.js';
 import { UsageError } from '../errors.js';
 import { HELM_YAML_SCHEMA, isTable, type HelmValues } from './helm-values.js';
-import { hostPathsOf } from './post-render.js';
+import { hostPathsOf, rewriteHostPaths, type HostPathRewrite } from './post-render.js';
 
 /** The release namespace MicroK8s's addons use. */
 export const CILIUM_NAMESPACE = 'kube-system';
@@ -121,23 +127,33 @@ export interface RenderCheckParams {
   chart: string;
   /** The complete values (mk8s-addons' and the user's, merged). */
   values: HelmValues;
-  /** The post-renderer the install uses (see post-render.ts). */
-  postRenderer?: Command;
+  /** The hostPath rewrites the install's post-renderer makes (ciliumHostPathRewrites, see post-render.ts). */
+  rewrites?: readonly HostPathRewrite[];
   expect: RenderExpectations;
   /** Kubernetes version for the chart's kubeVersion check, e.g. `1.31.0`. */
   kubeVersion?: string;
 }
 
-/** Renders with the real helm (release cilium, namespace kube-system) and checks the result. */
+/**
+ * Renders with the real helm (release cilium, namespace kube-system), applies the rewrites, and checks
+ * the result. A rewrite that cannot reach its hostPath (the install's post-renderer would fail on it) is a
+ * problem like any other.
+ */
 export async function renderCheck(ctx: HelmContext, p: RenderCheckParams): Promise<{ manifests: string; problems: RenderProblem[] }> {
-  const manifests = await template(ctx, {
+  const rendered = await template(ctx, {
     release: 'cilium',
     chart: p.chart,
     namespace: CILIUM_NAMESPACE,
     values: [p.values],
-    postRenderer: p.postRenderer,
     kubeVersion: p.kubeVersion,
   });
+  if (!p.rewrites?.length) return { manifests: rendered, problems: checkRenderedManifests(rendered, p.expect) };
+  let manifests: string;
+  try {
+    manifests = rewriteHostPaths(rendered, p.rewrites);
+  } catch (err) {
+    return { manifests: rendered, problems: [{ object: 'hostPath rewrite', message: (err as Error).message }] };
+  }
   return { manifests, problems: checkRenderedManifests(manifests, p.expect) };
 }
 

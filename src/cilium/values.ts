@@ -13,6 +13,7 @@ import semverSatisfies from 'semver/functions/satisfies.js';
 import semverValid from 'semver/functions/valid.js';
 import { InternalError, PreconditionError, UsageError } from '../errors.js';
 import { packagePath } from '../adapters/package-files.js';
+import { codeOf, digestOf, readDerived, writeDerived } from '../adapters/derived-cache.js';
 import { parseValuesYaml, type HelmValues } from './helm-values.js';
 
 /** MicroK8s's default pod network when args/cni-env does not say (IPv4_CLUSTER_CIDR). */
@@ -67,7 +68,7 @@ export function loadValuesTemplateIndex(): Promise<ValuesTemplateEntry[]> {
 type Render = (data: object) => string;
 const compiled = new Map<string, Promise<Render>>();
 
-async function compile(file: string, version: string): Promise<Render> {
+async function compile(file: string, version: string, source: string): Promise<Render> {
   const Handlebars = (await import('handlebars')).default;
   const hb = Handlebars.create();
   hb.registerHelper('json', (value: unknown) => {
@@ -82,21 +83,31 @@ async function compile(file: string, version: string): Promise<Render> {
   hb.registerHelper('ifVersion', function (this: unknown, range: string, options: Handlebars.HelperOptions) {
     return semverSatisfies(version, range) ? options.fn(this) : options.inverse(this);
   });
-  const source = await readFile(path.join(TEMPLATE_DIR, file), 'utf8');
   // strict: a missing name is an error (helper arguments are not checked by it, hence the helpers' own checks);
   // knownHelpersOnly: a misspelt helper is a compile error.
   return hb.compile(source, { strict: true, knownHelpersOnly: true, knownHelpers: { json: true, join: true, ifVersion: true } });
 }
 
-/** Renders a values template to YAML text (exported for tests and for `--dry-run` output). */
+/**
+ * Renders a values template to YAML text (exported for tests and for `--dry-run` output). The text is
+ * kept in the derived cache (dist/) under the digest of the template's bytes, the version, the data and
+ * this module's code, so a run with the same inputs as the last one loads no template engine.
+ */
 export async function renderValuesTemplate(file: string, version: string, data: object): Promise<string> {
-  const key = `${file}\0${version}`;
-  let render = compiled.get(key);
+  const source = await readFile(path.join(TEMPLATE_DIR, file), 'utf8');
+  const name = `cilium-values-${file}-${version}`;
+  const key = digestOf([source, version, JSON.stringify(data), ...codeOf(import.meta.url)]);
+  const cached = readDerived<unknown>(name, key);
+  if (typeof cached === 'string') return cached;
+  const ckey = `${file}\0${version}\0${source}`;
+  let render = compiled.get(ckey);
   if (!render) {
-    render = compile(file, version);
-    compiled.set(key, render);
+    render = compile(file, version, source);
+    compiled.set(ckey, render);
   }
-  return (await render)(data);
+  const text = (await render)(data);
+  writeDerived(name, key, text);
+  return text;
 }
 
 function absolute(name: string, value: string): string {

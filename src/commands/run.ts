@@ -21,7 +21,7 @@ import { buildSteps } from '../engine/build.js';
 import { ensureKinds } from '../engine/kinds/index.js';
 import { prepareAddon } from '../addons/hooks.js';
 import { exists } from '../adapters/fs.js';
-import type { Layout } from '../planner.js';
+import type { Layout, PlannedAddon } from '../planner.js';
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
@@ -138,14 +138,26 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
         const installed = new Map(Object.entries(current.addons).map(([n, a]) => [n, a.version]));
         const thePlan = makePlan({ command, specs, catalogue, installed, layout });
         if (dryRun) sink.plan(planEvent(thePlan));
+        const prepare = (addon: PlannedAddon) =>
+          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, manifest: catalogue.get(addon.name) as AddonManifest, plan: thePlan, installed: current.addons });
+        // Hooks only read. A dry-run recovers nothing first, so every addon's hook starts now, side by side
+        // (their helm and API calls wait while the rest loads), and the engine takes them in plan order; a
+        // real run prepares each addon when the engine builds it, after recovering an interrupted run.
+        const early = new Map<string, ReturnType<typeof prepare>>();
+        if (dryRun && command === 'enable') {
+          for (const addon of thePlan.addons) {
+            const prepared = prepare(addon);
+            prepared.catch(() => undefined);
+            early.set(addon.name, prepared);
+          }
+        }
         await ensureKinds(thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind as StepKind)));
         const kctx = { paths, layout };
         return command === 'enable'
           ? runEnable(
               thePlan,
               async (addon) => {
-                const manifest = catalogue.get(addon.name) as AddonManifest;
-                const prepared = await prepareAddon(addon, { paths, layout, globals, kubeconfig, env, manifest, plan: thePlan, installed: current.addons });
+                const prepared = await (early.get(addon.name) ?? prepare(addon));
                 for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
                 return buildSteps(addon, kctx, prepared.vars);
               },

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Plan, PlannedAddon } from '../planner.js';
 import type { StepKind } from '../catalogue.js';
-import type { Step, StepContext, UndoRecord } from './step.js';
+import type { CheckResult, Step, StepContext, UndoRecord } from './step.js';
 import type { Journal, OperationStep } from './journal.js';
 import { loadJournal, mergeSteps, saveJournal } from './journal.js';
 import type { EventSink, StepStatus } from '../output/events.js';
@@ -185,8 +185,23 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
 
   let phase = `enable/${plan.addons[0]?.name ?? ''}`;
   const run = new Run(opts, () => phase);
+  const listrLoaded = listr();
+  listrLoaded.catch(() => undefined);
+  // A dry-run changes nothing, so the checks that read only the node start as soon as their addon is
+  // built (side by side with each other and with the next addon's hook); results are reported in order.
+  const checked = new Map<Step, Promise<CheckResult>>();
   const built: { addon: PlannedAddon; steps: Step[] }[] = [];
-  for (const addon of plan.addons) built.push({ addon, steps: await build(addon) });
+  for (const addon of plan.addons) {
+    const steps = await build(addon);
+    built.push({ addon, steps });
+    if (!opts.dryRun) continue;
+    for (const step of steps) {
+      if (step.checksEarlierSteps) continue;
+      const result = step.check(run.ctx);
+      result.catch(() => undefined);
+      checked.set(step, result);
+    }
+  }
 
   // The operation record is opened with the first step that changes something, so a run that changes
   // nothing writes nothing at all (not even the journal).
@@ -196,13 +211,13 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     return journal.operation;
   };
   const changedBy = new Map<string, number>();
-  const Listr = await listr();
+  const Listr = await listrLoaded;
 
   const execStep = async (addon: PlannedAddon, step: Step, task: { skip(m: string): void; output: string; title: string }) => {
     phase = step.phase;
     if (opts.base.signal.aborted) throw new StepError('interrupted', { phase });
     opts.sink.step({ phase, status: 'started', changed: false });
-    const check = await step.check(run.ctx);
+    const check = await (checked.get(step) ?? step.check(run.ctx));
     if (check.satisfied) {
       opts.sink.step({ phase, status: 'skipped', changed: false, summary: check.summary });
       task.skip(`${step.phase}: ${check.summary}`);

@@ -67,6 +67,12 @@ export interface Step {
   readonly restarts?: readonly string[];
   /** True for steps that only wait or look (a rollout wait): applying them changes nothing on the node. */
   readonly observes?: boolean;
+  /**
+   * True when check reads what earlier steps of the run asked for (the pending restarts), so a dry-run
+   * checks it in order, after them. Every other check reads only the node, which a dry-run does not
+   * change, so a dry-run runs those checks side by side.
+   */
+  readonly checksEarlierSteps?: boolean;
   /** Node files apply may change (absolute paths), snapshotted once for `reset`. */
   touches?(ctx: StepContext): string[] | Promise<string[]>;
   check(ctx: StepContext): Promise<CheckResult>;

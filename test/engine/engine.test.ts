@@ -101,6 +101,11 @@ test(
     assert.equal(would['enable/netdemo/apiserver-flag']!.detail, '- (absent)\n+ --demo-flag=on');
     assert.match(String(would['enable/netdemo/containerd-bin-dir']!.detail), /^- {4}bin_dir = "\$\{SNAP\}\/opt\/cni\/bin"\n\+ {4}bin_dir = "\$\{SNAP_DATA\}\/opt\/cni\/bin"$/m);
     assert.equal(would['enable/netdemo/restarts']!.summary, 'restart kubelite');
+    // The checks run side by side, but are reported in plan order, each started before its answer.
+    assert.deepEqual(
+      events.filter((e) => e.type === 'step').map((e) => `${e.status} ${e.phase}`),
+      NETDEMO_PHASES.flatMap((p) => [`started ${p}`, `${p in would ? 'would-change' : 'skipped'} ${p}`]),
+    );
     assert.deepEqual(events.at(-1), { type: 'result', ok: true, changed: 0, restarts: {}, dryRun: true });
     assert.deepEqual(nodeTree(n), before);
     assert.deepEqual(serviceLog(n), []);

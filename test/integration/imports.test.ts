@@ -42,3 +42,29 @@ test('dry-run and no-op re-run read over HTTPS; only a change loads the Kubernet
   assert.ok(!again.modules.includes('node_modules/@kubernetes/client-node/'), 'a no-op re-run does not load the client');
   assert.equal(sb.cli(['disable', 'dns']).code, 0);
 });
+
+test('a cilium dry-run checks its render in this process: no post-renderer process, no Kubernetes client, no template engine once its values are cached', () => {
+  const sb = sandbox();
+  // NODE_OPTIONS too, so that a Node child (the post-renderer helm would run) records into the same file.
+  const env = { ...process.env, ...sb.env, NODE_OPTIONS: `--import=${path.join(ROOT, 'test', 'support', 'record-imports.mjs')}` } as NodeJS.ProcessEnv;
+  const args = ['enable', 'cilium:v1.8', '--dry-run', '--force', '--output', 'json'];
+  for (const run of ['first', 'second'] as const) {
+    const dry = loaded(env, args);
+    assert.equal(dry.code, 0, dry.stdout);
+    assert.match(dry.stdout, /"type":"result","ok":true,"changed":0,"restarts":\{\},"dryRun":true\}\n$/);
+    assert.match(dry.modules, /dist\/src\/cilium\/render-check\.js/, 'the render check ran');
+    assert.ok(!dry.modules.includes('scripts/post-render-hostpath.mjs'), `${run} run: no second Node process for the hostPath rewrite`);
+    assert.ok(!dry.modules.includes('node_modules/@kubernetes/client-node/'), `${run} run: no Kubernetes client`);
+    // The first run may render the values template (and cache it); the same values again need no Handlebars.
+    if (run === 'second') assert.ok(!dry.modules.includes('node_modules/handlebars/'), 'second run: no template engine');
+  }
+  // And the render check still refuses what it refused: the agent's CNI bin dir moved back to the stock path.
+  const bad = sb.cli([...args, '--set', 'global.cni.binPath=/opt/cni/bin']);
+  assert.equal(bad.code, 2, bad.stdout);
+  const snapData = sb.info.snapData;
+  const error = bad.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; message?: string }).find((e) => e.type === 'error');
+  assert.equal(
+    error?.message,
+    `the rendered cilium 1.8.13 chart does not fit MicroK8s: DaemonSet cilium: hostPath /opt/cni/bin (volume cni-path) is the stock path; on MicroK8s it is ${snapData}/opt/cni/bin; DaemonSet cilium: no hostPath ${snapData}/opt/cni/bin (the CNI bin dir, cni.binPath); drop the --set / -f values that change these paths or settings`,
+  );
+});

@@ -1,16 +1,17 @@
 /**
- * Render checks (src/cilium/render-check.ts) with the real `helm template` and the shipped
- * post-renderer (scripts/post-render-hostpath.mjs), on the pinned Cilium charts.
+ * Render checks (src/cilium/render-check.ts) with the real `helm template` on the pinned Cilium charts,
+ * the hostPath rewrites applied in-process, and compared with what the shipped post-renderer
+ * (scripts/post-render-hostpath.mjs) that the install runs makes of the same render.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../support/cli.js';
-import type { HelmContext } from '../../src/adapters/helm.js';
+import { template, type HelmContext } from '../../src/adapters/helm.js';
 import { mergeUserValues } from '../../src/cilium/helm-values.js';
-import { ciliumPostRenderer } from '../../src/cilium/post-render.js';
+import { ciliumHostPathRewrites, ciliumPostRenderer } from '../../src/cilium/post-render.js';
 import { assertRenderOk, checkRenderedManifests, parseManifests, renderCheck, type RenderProblem } from '../../src/cilium/render-check.js';
 import { ciliumValues } from '../../src/cilium/values.js';
 import { hostPathsOf } from '../../src/cilium/post-render.js';
@@ -24,7 +25,7 @@ const ctx: HelmContext = {
 };
 const chart = (version: string) => path.join(ROOT, 'charts', 'cilium', `cilium-${version}.tgz`);
 
-async function render(version: string, opts: { postRenderer?: boolean; snapData?: string; set?: string[]; hubble?: { relay: boolean; ui: boolean } } = {}) {
+async function render(version: string, opts: { rewrite?: boolean; snapData?: string; set?: string[]; hubble?: { relay: boolean; ui: boolean } } = {}) {
   const snapData = opts.snapData ?? SNAP_DATA;
   const hubble = opts.hubble;
   const ours = await ciliumValues({ version, snapData, snapCommon: '/var/snap/microk8s/common', podCidr: '10.1.0.0/16', hubble });
@@ -32,7 +33,7 @@ async function render(version: string, opts: { postRenderer?: boolean; snapData?
   return renderCheck(ctx, {
     chart: chart(version),
     values,
-    postRenderer: opts.postRenderer === false ? undefined : ciliumPostRenderer(version, snapData),
+    rewrites: opts.rewrite === false ? undefined : ciliumHostPathRewrites(version, snapData),
     expect: { snapData, podCidr: '10.1.0.0/16', hubble },
   });
 }
@@ -41,13 +42,13 @@ const relayHostPaths = (manifests: string) =>
   hostPathsOf(parseManifests(manifests).find((o) => o.kind === 'Deployment' && o.metadata?.name === 'hubble-relay'));
 
 for (const version of ['1.8.13', '1.9.18', '1.10.20']) {
-  test(`render check: ${version} with Hubble Relay: the post-renderer moves relay's /var/run/cilium under $SNAP_DATA`, async () => {
+  test(`render check: ${version} with Hubble Relay: the rewrite moves relay's /var/run/cilium under $SNAP_DATA`, async () => {
     const hubble = { relay: true, ui: true };
     const withRewrite = await render(version, { hubble });
     assert.deepEqual(withRewrite.problems, []);
     assert.deepEqual(relayHostPaths(withRewrite.manifests), [{ volume: 'hubble-sock-dir', path: `${SNAP_DATA}/var/run/cilium` }]);
 
-    const without = await render(version, { hubble, postRenderer: false });
+    const without = await render(version, { hubble, rewrite: false });
     assert.deepEqual(without.problems, [
       {
         object: 'Deployment hubble-relay',
@@ -78,11 +79,51 @@ test('render check: 1.20.0 without Hubble renders no relay or UI', async () => {
   assert.ok(!names.includes('Deployment/hubble-ui'));
 });
 
-test('render check: a $SNAP_DATA with spaces and quotes reaches the post-renderer and the manifests intact', async () => {
+test('render check: a $SNAP_DATA with spaces and quotes reaches the manifests intact', async () => {
   const snapData = `/var/snap/micro k8s/it's "current"`;
   const r = await render('1.8.13', { snapData, hubble: { relay: true, ui: false } });
   assert.deepEqual(r.problems, []);
   assert.deepEqual(relayHostPaths(r.manifests), [{ volume: 'hubble-sock-dir', path: `${snapData}/var/run/cilium` }]);
+});
+
+// The check renders once and rewrites in-process; the install runs helm with the post-renderer. Both must
+// give the same bytes, or the check would not be checking what gets installed. (1.9 and 1.10 generate
+// Hubble's TLS certificates and keys at every render: those random base64 runs are masked.)
+const withoutGeneratedKeys = (manifests: string) => manifests.replace(/[A-Za-z0-9+/=]{40,}/g, '<generated>');
+for (const [version, snapData] of [
+  ['1.8.13', SNAP_DATA],
+  ['1.9.18', SNAP_DATA],
+  ['1.10.20', `/var/snap/micro k8s/it's "current"`],
+] as const) {
+  test(`render check: ${version}: the in-process rewrite gives exactly what helm template prints with the install's post-renderer`, async () => {
+    const hubble = { relay: true, ui: true };
+    const checked = await render(version, { snapData, hubble });
+    const values = await ciliumValues({ version, snapData, snapCommon: '/var/snap/microk8s/common', podCidr: '10.1.0.0/16', hubble });
+    const postRenderer = ciliumPostRenderer(version, snapData);
+    assert.ok(postRenderer);
+    const installed = await template(ctx, { release: 'cilium', chart: chart(version), namespace: 'kube-system', values: [values], postRenderer });
+    assert.equal(withoutGeneratedKeys(checked.manifests), withoutGeneratedKeys(installed));
+    assert.deepEqual(relayHostPaths(installed), [{ volume: 'hubble-sock-dir', path: `${snapData}/var/run/cilium` }]);
+  });
+}
+
+test('render check: a hostPath the rewrite cannot reach is a problem of the render, as the post-renderer would fail the install', async () => {
+  // A chart of our own whose relay writes its hostPath in flow style, which the textual rewrite does not edit.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'render-check-chart-'));
+  try {
+    mkdirSync(path.join(dir, 'templates'));
+    writeFileSync(path.join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: flow\nversion: 0.1.0\n');
+    writeFileSync(
+      path.join(dir, 'templates', 'relay.yaml'),
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hubble-relay\nspec:\n  template:\n    spec:\n      volumes:\n        - name: hubble-sock-dir\n          hostPath: {path: /var/run/cilium, type: Directory}\n',
+    );
+    const r = await renderCheck(ctx, { chart: dir, values: {}, rewrites: ciliumHostPathRewrites('1.10.20', SNAP_DATA), expect: { snapData: SNAP_DATA } });
+    assert.deepEqual(r.problems, [
+      { object: 'hostPath rewrite', message: `Deployment hubble-relay: could not rewrite hostPath /var/run/cilium (volume hubble-sock-dir) to ${SNAP_DATA}/var/run/cilium` },
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('render check: user values that undo the MicroK8s layout are reported', async () => {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { withoutProxy } from '../../src/adapters/process.js';
-import { getValues, list, rollback, status, uninstall, upgradeInstall, type HelmContext } from '../../src/adapters/helm.js';
+import { forgetReleaseStates, getValues, list, releaseState, rollback, status, uninstall, upgradeInstall, type HelmContext } from '../../src/adapters/helm.js';
 import { coalesceValues } from '../../src/cilium/helm-values.js';
 import { ciliumPostRenderer, hostPathsOf } from '../../src/cilium/post-render.js';
 import { ciliumValues } from '../../src/cilium/values.js';
@@ -43,10 +43,31 @@ async function configMapValues(): Promise<unknown> {
 
 const release = { release: 'demo', namespace: 'default' };
 
+/**
+ * releaseState (one read of Helm's storage, or one `helm status`) says what `helm list --all` and
+ * `helm get values` say, whatever the state.
+ */
+async function releaseStateAgrees(c: HelmContext = ctx): Promise<void> {
+  forgetReleaseStates();
+  const st = await releaseState(c, release);
+  const [listed] = await list(c, { namespace: 'default', filter: '^demo$', all: true });
+  if (!listed) {
+    assert.equal(st, undefined);
+    return;
+  }
+  assert.ok(st, `helm list --all shows ${listed.name} ${listed.status}`);
+  const { updated: _u1, ...fromList } = listed;
+  const { updated: _u2, ...fromStatus } = st.release;
+  assert.deepEqual(fromStatus, fromList);
+  assert.equal(st.chartVersion, listed.chart.replace(/^demo-/, ''));
+  assert.deepEqual(st.values, (await getValues(c, release)) ?? {});
+}
+
 test('helm release: install, upgrade, rollback and uninstall, seen through list, status and get values', async () => {
   assert.equal(await status(ctx, release), undefined);
   assert.equal(await getValues(ctx, release), undefined);
   assert.deepEqual(await list(ctx, { namespace: 'default', filter: '^demo$' }), []);
+  await releaseStateAgrees();
 
   await upgradeInstall(ctx, { ...release, chart, values: [{ greeting: 'a,b=c', extra: null }, { nested: { b: 2 } }] });
   // A null of a key the chart lacks stays (Helm's coalescing, which coalesceValues reproduces).
@@ -64,6 +85,7 @@ test('helm release: install, upgrade, rollback and uninstall, seen through list,
   // The release records the values files merged, as given (the null too).
   assert.deepEqual(await getValues(ctx, release), { greeting: 'a,b=c', extra: null, nested: { b: 2 } });
   assert.deepEqual(await getValues(ctx, { ...release, all: true }), { greeting: 'a,b=c', extra: null, nested: { a: 1, b: 2 } });
+  await releaseStateAgrees();
 
   // --reset-values: the second upgrade's values replace the first's entirely; a null deletes a chart key.
   const second = { nested: { a: 5 }, greeting: null };
@@ -76,6 +98,7 @@ test('helm release: install, upgrade, rollback and uninstall, seen through list,
   // An upgrade with no values keeps nothing from before either.
   await upgradeInstall(ctx, { ...release, chart });
   assert.deepEqual(await getValues(ctx, release), {});
+  await releaseStateAgrees();
 
   await rollback(ctx, { ...release, revision: 1 });
   const s4 = await status(ctx, release);
@@ -85,14 +108,34 @@ test('helm release: install, upgrade, rollback and uninstall, seen through list,
 
   await rollback(ctx, release);
   assert.equal((await status(ctx, release))?.info.description, 'Rollback to 3');
+  await releaseStateAgrees();
 
+  // Uninstalled with its history kept: still a release, in state uninstalled.
+  await uninstall(ctx, { ...release, keepHistory: true });
+  await releaseStateAgrees();
+  assert.equal((await releaseState(ctx, release))?.release.status, 'uninstalled');
   await uninstall(ctx, release);
+  await releaseStateAgrees();
   assert.equal(await status(ctx, release), undefined);
   assert.deepEqual(await list(ctx, { namespace: 'default', filter: '^demo$' }), []);
   await assert.rejects(uninstall(ctx, release), {
     name: 'StepError',
     message: `${HELM} uninstall demo --namespace default --kubeconfig ${cp.kubeconfig} exited with 1: Error: uninstall: Release not loaded: demo: release: not found`,
   });
+});
+
+test('helm release: with another storage driver (HELM_DRIVER=configmap), the state is what helm says', async () => {
+  const cm: HelmContext = { ...ctx, env: { ...ctx.env, HELM_DRIVER: 'configmap' } };
+  await upgradeInstall(cm, { ...release, chart, values: [{ greeting: 'in a configmap' }] });
+  try {
+    await releaseStateAgrees(cm);
+    assert.deepEqual((await releaseState(cm, release))?.values, { greeting: 'in a configmap' });
+    // Helm with its default driver sees no such release, and neither does a read of the Secrets.
+    forgetReleaseStates();
+    assert.equal(await releaseState(ctx, release), undefined);
+  } finally {
+    await uninstall(cm, release);
+  }
 });
 
 // 1.10 is the newest version that needs the rewrite; 1.8's chart cannot install on this Kubernetes

@@ -30,6 +30,7 @@ const serviceKind: StepKindImpl = {
     if (action === 'restart') {
       return {
         ...seed.meta,
+        checksEarlierSteps: true,
         async check(ctx) {
           const pending = ctx.pendingRestarts();
           return pending.length === 0 ? { satisfied: true, summary: 'no service needs a restart' } : { satisfied: false, summary: `restart ${pending.join(', ')}`, detail: pending.map((d) => ctx.services.describe('restart', d)).join('\n') };
