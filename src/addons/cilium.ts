@@ -14,7 +14,8 @@ import path from 'node:path';
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
 import { exists, readText } from '../adapters/fs.js';
-import { packagePath, toolPath } from '../adapters/package-files.js';
+import { packagePath } from '../adapters/package-files.js';
+import { resolveTool } from '../adapters/tools.js';
 import { quoteWord } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { helmBinary } from './helm3.js';
@@ -149,7 +150,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
       postRenderer: postRenderer ?? null,
       cniConf: CNI_CONF,
       calicoObjects: await calicoObjects(path.join(files.cniNetwork, 'cni.yaml')),
-      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
+      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: (await resolveTool('kubectl', node.paths.snap)).path, kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
       // 1.8's crds/ holds only a monitoring.coreos.com/v1beta1 ServiceMonitor CRD (for Prometheus Operator),
       // which Kubernetes 1.22+ rejects; Cilium's own CRDs are registered by the agent and operator.
