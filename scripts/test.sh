@@ -7,6 +7,8 @@ echo "== set-up: control plane binaries (cached under ~/.cache/mk8s-addons; a co
 bash scripts/build-control-plane.sh --quiet >/dev/null
 echo "== set-up: Debian packages for the datapath tests"
 bash scripts/setup-datapath-deps.sh
+echo "== set-up: Debian packages for the packaging tests (snap, npm package, shell completion)"
+bash scripts/setup-packaging-deps.sh
 echo "== typecheck"
 npx tsc -p tsconfig.json
 echo "== lint"
