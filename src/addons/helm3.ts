@@ -24,5 +24,7 @@ exec ${quoteWord(helm)} --kubeconfig ${quoteWord(kubeconfig)} "$@"
 export async function prepareHelm3(_addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const helm = await resolveTool('helm', node.paths.snap);
   const kubeconfig = path.join(node.paths.snapData, 'credentials', 'client.config');
-  return { vars: { helm: helm.path, wrapper: helmWrapper(helm.path, kubeconfig) }, notes: [helm.describe] };
+  // Said when the choice is the node's (MicroK8s's own helm) or a first-use unpack; a plain helm shipped
+  // beside mk8s-addons (a checkout, the snap) is what the wrapper's exec line shows.
+  return { vars: { helm: helm.path, wrapper: helmWrapper(helm.path, kubeconfig) }, notes: helm.source === 'package' ? [] : [helm.describe] };
 }

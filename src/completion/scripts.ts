@@ -28,47 +28,24 @@ function valueCases(spec: CompletionSpec): [string, ValueKind][] {
 const kindLine = (v: ValueKind) => (v.kind === 'words' ? `words ${v.words.join(' ')}` : v.kind);
 const flagsOf = (options: readonly OptionSpec[]) => options.flatMap((o) => o.flags);
 
-function shared(spec: CompletionSpec): { valueCase: string; commandOptions: string; addonOptions: string; addonWords: string; subcommands: string } {
-  const valueCase = valueCases(spec)
-    .map(([pattern, v]) => `    ${pattern.replace(/([^*:|A-Za-z0-9._-])/g, '\\$1')}) printf '%s\\n' ${q(kindLine(v))} ;;`)
-    .join('\n');
-  const commandOptions = spec.commands.map((c) => `    ${c.name}) printf '%s\\n' ${q(flagsOf(c.options).join(' '))} ;;`).join('\n');
-  const addonOptions = spec.addons.map((a) => `    ${a.name}) printf '%s\\n' ${q(flagsOf(a.options).join(' '))} ;;`).join('\n');
-  const addonWords = spec.addons.map((a) => `    ${a.name}) printf '%s\\n' ${q(a.words.join(' '))} ;;`).join('\n');
-  const subcommands = spec.commands.filter((c) => c.subcommands.length).map((c) => `    ${c.name}) printf '%s\\n' ${q(c.subcommands.join(' '))} ;;`).join('\n');
-  return { valueCase, commandOptions, addonOptions, addonWords, subcommands };
+/** A shell function printing the words of the first row whose `case` pattern matches its subject. */
+function caseFunction(name: string, subject: string, rows: readonly [string, string][], fallback?: string): string {
+  const lines = rows.map(([pattern, words]) => `    ${pattern}) printf '%s\\n' ${q(words)} ;;`);
+  if (fallback !== undefined) lines.push(`    *) printf '%s\\n' ${fallback} ;;`);
+  return `${name}() {\n  case "${subject}" in\n${lines.join('\n')}\n  esac\n}`;
 }
 
 /** The helper functions both bash and zsh use (POSIX `case` and printf only). */
 function helpers(spec: CompletionSpec, prefix: string): string {
-  const s = shared(spec);
-  return `# What option $3 takes in command $1 with last addon $2: none, text, file, dir, addon, or "words W...".
-${prefix}_value() {
-  case "$1:$2:$3" in
-${s.valueCase}
-    *) printf '%s\\n' none ;;
-  esac
-}
-${prefix}_command_options() {
-  case "$1" in
-${s.commandOptions}
-  esac
-}
-${prefix}_addon_options() {
-  case "$1" in
-${s.addonOptions}
-  esac
-}
-${prefix}_addon_words() {
-  case "$1" in
-${s.addonWords}
-  esac
-}
-${prefix}_subcommands() {
-  case "$1" in
-${s.subcommands}
-  esac
-}`;
+  const values = valueCases(spec).map(([pattern, v]): [string, string] => [pattern.replace(/([^*:|A-Za-z0-9._-])/g, '\\$1'), kindLine(v)]);
+  return [
+    '# What option $3 takes in command $1 with last addon $2: none, text, file, dir, addon, or "words W...".',
+    caseFunction(`${prefix}_value`, '$1:$2:$3', values, 'none'),
+    caseFunction(`${prefix}_command_options`, '$1', spec.commands.map((c) => [c.name, flagsOf(c.options).join(' ')])),
+    caseFunction(`${prefix}_addon_options`, '$1', spec.addons.map((a) => [a.name, flagsOf(a.options).join(' ')])),
+    caseFunction(`${prefix}_addon_words`, '$1', spec.addons.map((a) => [a.name, a.words.join(' ')])),
+    caseFunction(`${prefix}_subcommands`, '$1', spec.commands.filter((c) => c.subcommands.length).map((c) => [c.name, c.subcommands.join(' ')])),
+  ].join('\n');
 }
 
 const header = (shell: Shell, version: string) =>

@@ -70,10 +70,14 @@ def parse_one(arg, available):
     if len(repos) > 1:
         print("Addon %s exists in more than repository. Please explicitly specify" % name, file=sys.stderr)
         sys.exit(1)
+    print("Infer repository %s for addon %s" % (repos[0], name), file=sys.stderr)
     return repos[0], name, args
 
 
 def parse_args(addon_args, available):
+    # As MicroK8s does: the `:` form only when every word is a known bare name (strictly fewer than all);
+    # otherwise the first word is the addon and the rest its arguments, and its own `:ARGS` are dropped
+    # (so `enable REPO/NAME:ARG` loses ARG: the flag style is the way to pass arguments with a prefix).
     names = {a.split(":")[0] for a in addon_args}
     if names < {n for (_, n) in available}:
         return [parse_one(a, available) for a in addon_args]
