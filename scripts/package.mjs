@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { brotliCompress, constants } from 'node:zlib';
+import yaml from 'js-yaml';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = (msg) => console.error(`package: ${msg}`);
@@ -62,8 +63,20 @@ const stage = mkdtempSync(path.join(os.tmpdir(), 'mk8s-addons-package-'));
 try {
   for (const entry of pkg.files) {
     if (entry.startsWith('!')) continue;
-    cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true, filter: (src) => !src.endsWith('.map') && !/\.tmp(-\d+)?$/.test(src) });
+    cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.map') && !/\.tmp(-\d+)?$/.test(src) });
   }
+  // Never pack a package that could not enable an addon: every pinned chart, the sums, the tools.
+  const missing = [];
+  for (const dir of readdirSync(path.join(stage, 'addons'))) {
+    const manifest = path.join(stage, 'addons', dir, 'manifest.yaml');
+    const versions = existsSync(manifest) ? yaml.load(readFileSync(manifest, 'utf8'))?.versions : undefined;
+    if (!versions) continue;
+    for (const f of ['SHA256SUMS', ...versions.pins.map((p) => `${versions.chart}-${p.version}.tgz`)]) {
+      if (!existsSync(path.join(stage, 'charts', versions.chart, f))) missing.push(`charts/${versions.chart}/${f}`);
+    }
+  }
+  for (const f of ['SHA256SUMS', 'helm.br', 'kubectl.br']) if (!existsSync(path.join(stage, 'vendor', 'tools', f))) missing.push(`vendor/tools/${f}`);
+  if (missing.length) throw new Error(`the staged package lacks ${missing.join(', ')}; run npm ci, then npm run package again`);
   for (const f of ['README.md', 'LICENSE', 'package-lock.json']) if (existsSync(path.join(root, f))) cpSync(path.join(root, f), path.join(stage, f));
   const staged = { ...pkg, bundleDependencies: Object.keys(pkg.dependencies) };
   delete staged.scripts;
