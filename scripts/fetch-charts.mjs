@@ -2,7 +2,8 @@
 // Fills charts/<chart>/ (git-ignored) with every chart version pinned in addons/*/manifest.yaml, each
 // checked against its sha256. Source: a local mirror folder (env MK8S_ADDONS_CHART_MIRROR, default
 // ../shared/charts/<chart> beside the package), else the official repository (https://helm.cilium.io for
-// cilium). A missing or mismatching chart is an error that names the version. Idempotent.
+// cilium). A missing or mismatching chart is an error that names the version. Idempotent. Writes
+// charts/<chart>/SHA256SUMS (`sha256sum -c` format, the pins) beside them: the npm package and the snap carry it.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +27,8 @@ for (const dir of readdirSync(path.join(root, 'addons')).sort()) {
   const mirror = process.env.MK8S_ADDONS_CHART_MIRROR || path.resolve(root, '..', 'shared', 'charts', chart);
   const target = path.join(root, 'charts', chart);
   mkdirSync(target, { recursive: true });
+  const sums = manifest.versions.pins.map(({ version, sha256: want }) => `${want}  ${chart}-${version}.tgz\n`).join('');
+  writeFileSync(path.join(target, 'SHA256SUMS'), sums);
   for (const { version, sha256: want } of manifest.versions.pins) {
     const name = `${chart}-${version}.tgz`;
     const dest = path.join(target, name);

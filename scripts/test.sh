@@ -3,6 +3,8 @@
 # Idempotent set-up: cached Go builds are reused, present packages are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== set-up: Debian packages for the packaging tests (snap, npm package, shell completion)"
+bash scripts/setup-packaging-deps.sh
 echo "== set-up: control plane binaries (cached under ~/.cache/mk8s-addons; a cold build takes minutes)"
 bash scripts/build-control-plane.sh --quiet >/dev/null
 echo "== set-up: Debian packages for the datapath tests and the real Cilium agent (clang-19)"

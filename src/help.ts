@@ -3,6 +3,33 @@ import { GLOBAL_OPTIONS } from './grammar.js';
 import { datapathHelp } from './datapath/render.js';
 import { STATUS_HELP, RESET_HELP, APPLY_HELP } from './lifecycle/help.js';
 
+export const MICROK8S_REPO_HELP = `Usage: mk8s-addons microk8s-repo install|remove|status [--name NAME]
+
+Makes "microk8s enable", "microk8s disable" and "microk8s status" (MicroK8s 1.24 and later) go through
+mk8s-addons: install writes an addons repository into $SNAP_COMMON/addons/NAME/ (default name
+mk8s-addons) whose hooks run this mk8s-addons; remove deletes it; status says whether it is there and
+whether MicroK8s's view of each addon agrees with mk8s-addons's journal.
+
+  sudo mk8s-addons microk8s-repo install
+  sudo microk8s enable mk8s-addons/dns:1.1.1.1     dns and helm3 are in MicroK8s's core repository too
+  sudo microk8s enable cilium:v1.8
+  sudo mk8s-addons microk8s-repo remove
+
+MicroK8s skips an addon it already reports enabled, so to change an enabled addon (a new version or
+arguments) run mk8s-addons enable directly. On a cluster, install the repository on every node.
+`;
+
+export const COMPLETION_HELP = `Usage: mk8s-addons completion bash|zsh|fish
+
+Prints a completion script for the shell: commands, options and their values, addon names, and the
+versions after "cilium:" (from the catalogue of this mk8s-addons).
+
+  source <(mk8s-addons completion bash)                  # in ~/.bashrc
+  mk8s-addons completion bash | sudo tee /etc/bash_completion.d/mk8s-addons
+  source <(mk8s-addons completion zsh)                   # in ~/.zshrc, after compinit
+  mk8s-addons completion fish > ~/.config/fish/completions/mk8s-addons.fish
+`;
+
 function optionLines(): string {
   const seen = new Set<string>();
   const rows: [string, string][] = [];
@@ -33,6 +60,8 @@ Usage:
   mk8s-addons cilium -- ARGS...
   mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N]
   mk8s-addons datapath [--netns NAME] [--from FILE] [--cilium-version V]
+  mk8s-addons microk8s-repo install|remove|status [--name NAME]
+  mk8s-addons completion bash|zsh|fish
 
 Examples:
   sudo mk8s-addons enable cilium:v1.8              newest bundled Cilium 1.8.x (helm3 first)
@@ -89,6 +118,10 @@ Prints the addon catalogue: name, default version, description, available versio
       return RESET_HELP;
     case 'apply':
       return APPLY_HELP;
+    case 'microk8s-repo':
+      return MICROK8S_REPO_HELP;
+    case 'completion':
+      return COMPLETION_HELP;
     default:
       return mainHelp();
   }

@@ -14,7 +14,8 @@ import path from 'node:path';
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
 import { exists, readText } from '../adapters/fs.js';
-import { packagePath, toolPath } from '../adapters/package-files.js';
+import { packagePath } from '../adapters/package-files.js';
+import { resolveTool } from '../adapters/tools.js';
 import { quoteWord } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { helmBinary } from './helm3.js';
@@ -185,7 +186,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
       postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,
       cniConf: CNI_CONF,
       calicoObjects: calico,
-      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: toolPath('kubectl'), kubeconfig: files.clientConfig }),
+      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: (await resolveTool('kubectl', node.paths.snap)).path, kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
       agentCli: agentCli(version),
       copyCli,

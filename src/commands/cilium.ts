@@ -13,16 +13,16 @@ import { resolveSnapPaths, nodeFiles } from '../node/node.js';
 import { loadJournal } from '../engine/journal.js';
 import { exists } from '../adapters/fs.js';
 import { runAttached, withoutProxy, type Command } from '../adapters/process.js';
-import { toolPath } from '../adapters/package-files.js';
+import { resolveTool } from '../adapters/tools.js';
 import { agentCli } from '../addons/cilium.js';
 
 /** The command that runs the agent CLI with `args` on this node, and its environment. */
-export async function ciliumCliCommand(snapData: string, version: string, kubeconfig: string, args: readonly string[]): Promise<{ cmd: Command; env: Record<string, string> }> {
+export async function ciliumCliCommand(snap: string, snapData: string, version: string, kubeconfig: string, args: readonly string[]): Promise<{ cmd: Command; env: Record<string, string> }> {
   const run = path.join(snapData, 'var', 'run', 'cilium');
   const env = { CILIUM_SOCK: path.join(run, 'cilium.sock'), CILIUM_HEALTH_SOCK: path.join(run, 'health.sock'), CILIUM_MONITOR_SOCK: path.join(run, 'monitor1_2.sock') };
   const copy = path.join(snapData, 'bin', `cilium-${version}`);
   if (await exists(copy)) return { cmd: [copy, [...args]], env };
-  return { cmd: [toolPath('kubectl'), ['--kubeconfig', kubeconfig, '-n', 'kube-system', 'exec', 'ds/cilium', '-c', 'cilium-agent', '--', agentCli(version), ...args]], env };
+  return { cmd: [(await resolveTool('kubectl', snap)).path, ['--kubeconfig', kubeconfig, '-n', 'kube-system', 'exec', 'ds/cilium', '-c', 'cilium-agent', '--', agentCli(version), ...args]], env };
 }
 
 export async function runCiliumCli(words: string[], globals: GlobalOptions, io: Streams): Promise<number> {
@@ -39,6 +39,6 @@ export async function runCiliumCli(words: string[], globals: GlobalOptions, io: 
   const version = journal.addons.cilium?.version;
   if (!version) throw new PreconditionError('cilium is not enabled on this node; enable it first: mk8s-addons enable cilium');
   const kubeconfig = globals.kubeconfig ?? nodeFiles(paths).clientConfig;
-  const { cmd, env } = await ciliumCliCommand(paths.snapData, version, kubeconfig, [...positional, ...args]);
+  const { cmd, env } = await ciliumCliCommand(paths.snap, paths.snapData, version, kubeconfig, [...positional, ...args]);
   return runAttached(cmd, { env: { ...withoutProxy(process.env).env, ...env } });
 }

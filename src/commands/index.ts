@@ -53,6 +53,14 @@ export async function runCommand(command: CommandName, words: string[], globals:
       const { runDatapath } = await import('./datapath.js');
       return runDatapath(words, globals, outputOf, io);
     }
+    case 'microk8s-repo': {
+      const { runMicrok8sRepo } = await import('./microk8s-repo.js');
+      return runMicrok8sRepo(words, globals, outputOf, io);
+    }
+    case 'completion': {
+      const { runCompletion } = await import('./completion.js');
+      return runCompletion(words, globals, io);
+    }
     case 'enable':
     case 'disable': {
       const catalogue = await loadCatalogue();

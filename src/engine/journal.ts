@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { StepKind } from '../catalogue.js';
 import type { FileState } from '../adapters/fs.js';
-import { readText, writeAtomic } from '../adapters/fs.js';
+import { listDir, readText, removeFile, writeAtomic } from '../adapters/fs.js';
 import type { UndoRecord } from './step.js';
 import { PreconditionError } from '../errors.js';
 
@@ -84,6 +84,24 @@ export async function saveJournal(snapData: string, journal: Journal): Promise<v
   const previous = await readText(file);
   if (previous !== undefined) await writeAtomic(`${file}.bak`, previous, { mode: 0o600 });
   await writeAtomic(file, `${JSON.stringify(journal, null, 2)}\n`, { mode: 0o600 });
+  await syncEnabledMarkers(snapData, journal);
+}
+
+/**
+ * `$SNAP_DATA/var/mk8s-addons/enabled/<name>`: one file per addon the journal has enabled (holding its
+ * version), none for the others. MicroK8s's `microk8s status` reads them: they are the `check_status` of the
+ * addons repository `microk8s-repo install` writes, so it and `mk8s-addons status` read the same state.
+ */
+export const enabledMarkerDir = (snapData: string): string => path.join(snapData, 'var', 'mk8s-addons', 'enabled');
+
+/** Makes the enabled/ markers match the journal's addons (written after every journal save). */
+export async function syncEnabledMarkers(snapData: string, journal: Journal): Promise<void> {
+  const dir = enabledMarkerDir(snapData);
+  for (const [name, addon] of Object.entries(journal.addons)) {
+    const content = `${addon.version ?? ''}\n`;
+    if ((await readText(path.join(dir, name))) !== content) await writeAtomic(path.join(dir, name), content, { mode: 0o644 });
+  }
+  for (const name of await listDir(dir)) if (!(name in journal.addons)) await removeFile(path.join(dir, name));
 }
 
 /** Merges newly applied steps into an addon's record: the oldest record of each phase wins. */

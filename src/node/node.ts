@@ -23,9 +23,14 @@ export const DEFAULT_PATHS: SnapPaths = {
   snapCommon: '/var/snap/microk8s/common',
 };
 
-/** Flags first, then env SNAP / SNAP_DATA / SNAP_COMMON, then MicroK8s's standard paths. */
+/**
+ * Flags first, then env SNAP / SNAP_DATA / SNAP_COMMON, then MicroK8s's standard paths. When mk8s-addons
+ * runs as a snap itself, snapd sets SNAP_NAME=mk8s-addons and SNAP* to *its own* folders: those never name
+ * MicroK8s, so they are ignored (env SNAP* count only without SNAP_NAME, or with SNAP_NAME=microk8s).
+ */
 export function resolveSnapPaths(globals: Pick<GlobalOptions, 'snap' | 'snapData' | 'snapCommon'>, env: NodeJS.ProcessEnv): SnapPaths {
-  const pick = (flag: string | undefined, name: string, fallback: string) => path.resolve(flag ?? (env[name] || fallback));
+  const microk8sEnv = !env.SNAP_NAME || env.SNAP_NAME === 'microk8s';
+  const pick = (flag: string | undefined, name: string, fallback: string) => path.resolve(flag ?? ((microk8sEnv && env[name]) || fallback));
   return {
     snap: pick(globals.snap, 'SNAP', DEFAULT_PATHS.snap),
     snapData: pick(globals.snapData, 'SNAP_DATA', DEFAULT_PATHS.snapData),
