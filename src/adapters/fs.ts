@@ -30,6 +30,18 @@ export async function fileState(file: string): Promise<FileState> {
   }
 }
 
+/** What a path is (not following a symlink), with its mode and owner; undefined when it does not exist. */
+export async function pathInfo(file: string): Promise<{ type: 'file' | 'folder' | 'symlink' | 'other'; mode: number; uid: number; size: number } | undefined> {
+  try {
+    const st = await fsp.lstat(file);
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symlink' : 'other';
+    return { type, mode: st.mode & 0o7777, uid: st.uid, size: st.size };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export async function exists(file: string): Promise<boolean> {
   try {
     await fsp.lstat(file);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -146,5 +146,71 @@ test(
     const r = cli(n, ['disable', 'netdemo', '--lock-timeout', '0s']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(fullTree(n), before);
+  }),
+);
+
+// ---------------------------------------------------------------------------------- 6: damaged journal
+
+const journalFile = (n: TestNode) => path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json');
+const restoreHint = (n: TestNode) => `restore it from ${journalFile(n)}.bak or remove it if the node has no addons from mk8s-addons`;
+
+/** Exit 3, one line naming the bad field, nothing on the node changed, no stack trace. */
+function refusedJournal(n: TestNode, args: string[], problem: string) {
+  const before = fullTree(n);
+  const r = cli(n, args);
+  assert.equal(r.code, 3, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  const events = jsonEvents(r.stdout);
+  assert.deepEqual(events.filter((e) => e.type === 'error'), [{ type: 'error', code: 'precondition', phase: null, message: `the journal ${journalFile(n)} ${problem}; ${restoreHint(n)}` }]);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(fullTree(n), before);
+  // The plain output is the same one line.
+  const plain = runCli([...args, ...n.flags, '--output', 'plain'], { env });
+  assert.equal(plain.code, 3);
+  assert.equal(plain.stderr, `mk8s-addons: error: the journal ${journalFile(n)} ${problem}; ${restoreHint(n)}\n`);
+}
+
+test(
+  'a damaged journal is refused with exit 3 naming the bad field, before anything is touched',
+  withNode('1.20', (n) => {
+    mkdirSync(path.dirname(journalFile(n)), { recursive: true });
+    const write = (data: unknown) => writeFileSync(journalFile(n), typeof data === 'string' ? data : JSON.stringify(data), { mode: 0o600 });
+    const empty = { format: 1, addons: {}, operation: null, snapshot: {} };
+    const step = { phase: 'enable/netdemo/flannel-lock', kind: 'lock', addon: 'netdemo', record: { path: path.join(n.snapData, 'var', 'lock', 'no-flanneld'), existed: false } };
+    const addon = { version: null, requested: null, args: {}, options: {}, enabledAt: 'x', updatedAt: 'x', steps: [step] };
+    const op = { type: 'enable', pid: 1, command: 'mk8s-addons enable netdemo', startedAt: 'x', steps: [{ ...step, state: 'applied' }] };
+    // Cases from the issue, and the message each gets.
+    const cases: [unknown, string][] = [
+      ['null', 'is damaged: it holds null, not a journal object'],
+      [{ format: 1 }, 'is damaged: addons is missing, not an object'],
+      [{ ...empty, addons: null }, 'is damaged: addons is null, not an object'],
+      [{ ...empty, addons: { netdemo: { ...addon, steps: undefined } } }, 'is damaged: addons.netdemo.steps is missing, not a list of steps'],
+      [{ ...empty, operation: { ...op, steps: undefined } }, 'is damaged: operation.steps is missing, not a list of steps'],
+      [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, kind: 'teleport' }] } } }, 'is damaged: addons.netdemo.steps[0].kind "teleport" is not a step kind (file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release)'],
+      [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, record: null }] } } }, 'is damaged: addons.netdemo.steps[0].record is null, not an undo record'],
+      [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, record: { existed: false } }] } } }, 'is damaged: addons.netdemo.steps[0].record (lock): path is missing, not a string'],
+      [{ ...empty, operation: { ...op, steps: [{ ...step, state: 'maybe' }] } }, 'is damaged: operation.steps[0].state is "maybe", not "applying" or "applied"'],
+      [{ ...empty, snapshot: { 'args/kubelet': { exists: true } } }, 'is damaged: snapshot["args/kubelet"] is not a file state'],
+    ];
+    for (const [data, problem] of cases) {
+      write(data);
+      refusedJournal(n, ['enable', 'netdemo'], problem);
+      refusedJournal(n, ['disable', 'netdemo'], problem);
+    }
+    // A folder where the journal should be.
+    rmSync(journalFile(n));
+    mkdirSync(journalFile(n));
+    refusedJournal(n, ['enable', 'netdemo'], 'is not a regular file (it is a folder)');
+  }),
+);
+
+test(
+  'a null undo record in an enabled addon: disable refuses before undoing anything',
+  withNode('1.35', (n) => {
+    const r = cli(n, ['enable', 'netdemo']);
+    assert.equal(r.code, 0, r.stdout);
+    const journal = JSON.parse(readFileSync(journalFile(n), 'utf8'));
+    journal.addons.netdemo.steps[4].record = null;
+    writeFileSync(journalFile(n), JSON.stringify(journal));
+    refusedJournal(n, ['disable', 'netdemo'], 'is damaged: addons.netdemo.steps[4].record is null, not an undo record');
   }),
 );
