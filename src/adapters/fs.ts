@@ -3,7 +3,9 @@
  * in the same folder, fsync, rename, fsync of the folder) and keep the file's mode and owner.
  */
 import { promises as fsp, constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { UsageError } from '../errors.js';
 
 /** What a path holds, enough to put it back exactly. */
 export type FileState =
@@ -17,6 +19,48 @@ export async function readText(file: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+const formatBytes = (n: number) => (n % (1024 * 1024) === 0 ? `${n / 1024 / 1024} MiB` : `${n} bytes`);
+
+/**
+ * Reads a file the user named (a values file, an apply file): only a regular file (a symlink to one is
+ * followed), at most `maxBytes`; undefined when it does not exist. Anything else is a UsageError naming
+ * the file as `label` (e.g. `-f my-values.yaml`) and never its content. A FIFO or device is opened
+ * without blocking and refused, so it can neither hang the run nor feed it endless data.
+ */
+export async function readInputFile(file: string, label: string, maxBytes: number): Promise<string | undefined> {
+  if (file === '') throw new UsageError(`${label}: the file name is empty; give the path of a YAML file`);
+  let handle: FileHandle;
+  try {
+    handle = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UsageError(`${label}: cannot read it (${code ?? (err as Error).message}); give a readable YAML file`);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+      throw new UsageError(`${label}: it is ${what}, not a regular file; give the path of a YAML file`);
+    }
+    if (st.size > maxBytes) throw new UsageError(`${label}: it is ${st.size} bytes, over the limit of ${formatBytes(maxBytes)}; give a smaller file`);
+    const buf = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new UsageError(`${label}: it grew over the limit of ${formatBytes(maxBytes)} while being read; give a smaller file`);
+    }
+    return buf.subarray(0, length).toString('utf8');
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${label}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a readable YAML file`);
+  } finally {
+    await handle.close();
   }
 }
 

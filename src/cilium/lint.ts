@@ -18,6 +18,7 @@
 import yaml from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { loadChartFiles, type ChartFiles } from './chart-archive.js';
+import { printableKey } from '../input.js';
 import { formatPath, isTable, parseUserSet, parseValuesYaml, valuePaths, type HelmValues, type UserValues } from './helm-values.js';
 
 type KeyNode = MapNode | { kind: 'free' } | { kind: 'leaf' };
@@ -229,7 +230,8 @@ export function lintValues(keys: ChartKeys, layers: readonly ValuesLayer[]): Lin
   for (const layer of layers) {
     for (const p of valuePaths(layer.values)) {
       if (isKnownPath(keys, p)) continue;
-      const path = formatPath(p);
+      // Keys are named, never echoed when they do not look like keys (they may be a file's secrets).
+      const path = formatPath(p.map(printableKey));
       const id = `${layer.source}\0${path}`;
       if (seen.has(id)) continue;
       seen.add(id);

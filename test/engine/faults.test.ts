@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -214,3 +214,96 @@ test(
     refusedJournal(n, ['disable', 'netdemo'], 'is damaged: addons.netdemo.steps[4].record is null, not an undo record');
   }),
 );
+
+// ------------------------------------------------------------------------------ 7-10: hostile input files
+
+/** Exit 2 with exactly `message` (plain and JSON), no stack trace, nothing on the node changed. */
+function refusedInput(n: TestNode, args: string[], message: string) {
+  const before = fullTree(n);
+  // The real catalogue (cilium).
+  const json = runCli([...args, ...n.flags, '--output', 'json']);
+  assert.equal(json.code, 2, `${args.join(' ')}: ${json.stdout}${json.stderr}`);
+  assert.deepEqual(jsonEvents(json.stdout).filter((e) => e.type === 'error'), [{ type: 'error', code: 'usage', phase: null, message }]);
+  assert.equal(json.stderr, '');
+  const plain = runCli([...args, ...n.flags, '--output', 'plain']);
+  assert.equal(plain.code, 2);
+  assert.equal(plain.stderr, `mk8s-addons: error: ${message}\n`);
+  assert.deepEqual(fullTree(n), before);
+  assert.equal(existsSync(lockFile(n)), false, 'no lock left');
+  return json.stdout + plain.stdout + plain.stderr;
+}
+
+/** The issue's alias bomb (its python repro writes these 306 bytes): 9 levels of 9 references, 9^9 leaves. */
+function aliasBomb(): string {
+  const l = 'abcdefghi';
+  const lines = [`a: &a [${Array(9).fill('x').join(',')}]`];
+  for (let i = 1; i < l.length; i++) lines.push(`${l[i]}: &${l[i]} [${Array(9).fill(`*${l[i - 1]}`).join(',')}]`);
+  return `${lines.join('\n')}\n`;
+}
+
+test(
+  '-f and apply -f take only regular files within the size and alias limits (7, 8, 9)',
+  withNode('1.35', (n) => {
+    const dir = path.join(n.root, 'inputs');
+    mkdirSync(dir);
+    const bomb = path.join(dir, 'bomb.yaml');
+    writeFileSync(bomb, aliasBomb());
+    assert.equal(statSync(bomb).size, 306);
+    const fifo = path.join(dir, 'fifo');
+    assert.equal(spawnSyncStatus('mkfifo', [fifo]), 0);
+    const big = path.join(dir, 'big.yaml');
+    writeFileSync(big, Array.from({ length: 40_000 }, (_, i) => `key${i}: ${'v'.repeat(20)}`).join('\n'));
+    const bigSize = statSync(big).size;
+    assert.ok(bigSize > 1024 * 1024);
+    const cases: [string, (label: string) => string][] = [
+      [bomb, (label) => `${label} expands to more than 1000000 values (YAML aliases reused over and over); write the values out, or use fewer aliases`],
+      [dir, (label) => `${label}: it is a folder, not a regular file; give the path of a YAML file`],
+      ['/dev/zero', (label) => `${label}: it is a device, not a regular file; give the path of a YAML file`],
+      [fifo, (label) => `${label}: it is a named pipe, not a regular file; give the path of a YAML file`],
+      [big, (label) => `${label}: it is ${bigSize} bytes, over the limit of 1 MiB; give a smaller file`],
+    ];
+    for (const [file, message] of cases) {
+      // Without --dry-run too: the node lock is taken, and must be released.
+      refusedInput(n, ['enable', 'cilium', '--force', '--dry-run', '-f', file], message(`-f ${file}`));
+      refusedInput(n, ['enable', 'cilium', '--force', '-f', file], message(`-f ${file}`));
+      refusedInput(n, ['apply', '-f', file], message(file));
+    }
+    refusedInput(n, ['enable', 'cilium', '--force', '-f', ''], '-f : the file name is empty; give the path of a YAML file');
+  }),
+);
+
+test(
+  'a file that is not a values file is refused without echoing it, plain or JSON (10)',
+  withNode('1.35', async (n) => {
+    const secret = '$6$Zq1x$SECRETHASHSECRETHASH';
+    const shadow = path.join(n.root, 'shadow');
+    writeFileSync(shadow, `root:${secret}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`, { mode: 0o600 });
+    const link = path.join(n.root, 'values.yaml');
+    symlinkSync(shadow, link);
+    for (const file of [shadow, link, ...(existsSync('/etc/shadow') ? ['/etc/shadow'] : [])]) {
+      const out = refusedInput(n, ['enable', 'cilium', '--force', '--dry-run', '-f', file], `-f ${file}: top-level key number 1 is not a chart value name (letters, digits, _, - and .); give a YAML map of chart values`);
+      assert.ok(!out.includes(secret));
+      const applied = runCli(['apply', '-f', file, ...n.flags, '--output', 'json']);
+      assert.equal(applied.code, 2);
+      assert.ok(!applied.stdout.includes('SECRETHASH') && !applied.stdout.includes('root:'), applied.stdout);
+    }
+    // Nested under a real value, such keys are named by their length in the lint's warnings.
+    const nested = path.join(n.root, 'nested.yaml');
+    writeFileSync(nested, `hubble:\n  "root:${secret}:19000::": 1\n`);
+    const { ciliumReleaseValues } = (await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'addons', 'cilium.js')).href)) as typeof import('../../src/addons/cilium.js');
+    const node = { paths: { snap: n.snap, snapData: n.snapData, snapCommon: n.snapCommon }, globals: { strict: false } } as unknown as Parameters<typeof ciliumReleaseValues>[0];
+    const r = await ciliumReleaseValues(node, '1.16.19', { '--values': [nested] }, undefined);
+    assert.deepEqual(r.notes, [`warning: hubble.<a key of ${`root:${secret}:19000::`.length} characters> (from -f ${nested}) is not a value of chart cilium 1.16.19, so Helm would ignore it; check the key against the chart's values (helm show values)`]);
+
+    // Many unknown keys (8): the first 20 warnings, then how many more.
+    const many = path.join(n.root, 'many.yaml');
+    writeFileSync(many, Array.from({ length: 500 }, (_, i) => `unknownKey${i}: 1`).join('\n'));
+    const m = await ciliumReleaseValues(node, '1.16.19', { '--values': [many] }, undefined);
+    assert.equal(m.notes.length, 21);
+    assert.equal(m.notes[20], 'warning: and 480 more values the chart does not have (--strict refuses them all)');
+  }),
+);
+
+function spawnSyncStatus(file: string, args: string[]): number | null {
+  return spawnSync(file, args).status;
+}
