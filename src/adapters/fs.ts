@@ -5,7 +5,7 @@
 import { promises as fsp, constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { PreconditionError, UsageError } from '../errors.js';
 
 /** What a path holds, enough to put it back exactly. */
 export type FileState =
@@ -106,12 +106,42 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * A failed change of a node file as a condition of the node, not a bug: what happened and what to do
+ * (a PreconditionError, exit 3; the engine names the phase and rolls back). Other errors pass as they are.
+ */
+export function nodeFileError(err: unknown, action: string, file: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const todo: Record<string, string> = {
+    ENOSPC: `no space is left on the device: free some space on the file system of ${path.dirname(file)} (df -h ${path.dirname(file)}) and run again`,
+    EDQUOT: `the disk quota is used up: free some space on the file system of ${path.dirname(file)} and run again`,
+    EROFS: `the file system is read-only: remount ${path.dirname(file)} read-write and run again`,
+    EACCES: 'permission denied: run mk8s-addons as root (sudo)',
+    EPERM: `the operation is not permitted: run mk8s-addons as root (sudo), and check that the file is not immutable (lsattr ${file}; chattr -i removes the flag)`,
+    ENOTDIR: `a path component is not a folder: check ${path.dirname(file)}`,
+    EISDIR: `it is a folder: check ${file}`,
+  };
+  if (code === undefined || !(code in todo)) return err;
+  return new PreconditionError(`cannot ${action} ${file} (${code}): ${todo[code]}`, { cause: err });
+}
+
+async function asCondition<T>(action: string, file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw nodeFileError(err, action, file);
+  }
+}
+
+/** Folders mk8s-addons creates: 0755 whatever the umask (never group- or world-writable). */
+const FOLDER_MODE = 0o755;
+
+/**
  * Writes `content` atomically. An existing file keeps its mode and owner; a new one gets `mode`
- * (default 0644) and the owner of its folder.
+ * (default 0644, whatever the umask). The temp file is removed on every path that fails.
  */
 export async function writeAtomic(file: string, content: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
-  await fsp.mkdir(dir, { recursive: true });
+  await makeDir(dir);
   let mode = opts.mode ?? 0o644;
   let owner: { uid: number; gid: number } | undefined = opts.uid !== undefined && opts.gid !== undefined ? { uid: opts.uid, gid: opts.gid } : undefined;
   try {
@@ -119,40 +149,83 @@ export async function writeAtomic(file: string, content: string, opts: { mode?: 
     if (opts.mode === undefined) mode = st.mode & 0o7777;
     owner ??= { uid: st.uid, gid: st.gid };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw nodeFileError(err, 'write', file);
   }
   const tmp = path.join(dir, `.${path.basename(file)}.mk8s-addons-${process.pid}.tmp`);
-  const handle = await fsp.open(tmp, 'w', mode);
-  try {
-    await handle.writeFile(content, 'utf8');
-    await handle.chmod(mode);
-    if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fsp.rename(tmp, file);
-  await fsyncDir(dir);
+  await asCondition('write', file, async () => {
+    const handle = await fsp.open(tmp, 'w', mode);
+    try {
+      try {
+        await handle.writeFile(content, 'utf8');
+        await handle.chmod(mode);
+        if (owner && process.getuid?.() === 0) await handle.chown(owner.uid, owner.gid);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsp.rename(tmp, file);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      throw err;
+    }
+    await fsyncDir(dir);
+  });
 }
 
-/** Puts a path back to a recorded state: rewrites it exactly, or removes it. */
+/**
+ * Writes a file back for an undo: atomically when it can; when the disk is full (the atomic write needs
+ * room for a second copy), in place over the existing file, whose blocks it reuses. A rollback on a full
+ * disk then still puts the node back.
+ */
+export async function rewriteForUndo(file: string, content: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+  try {
+    await writeAtomic(file, content, opts);
+  } catch (err) {
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if ((code !== 'ENOSPC' && code !== 'EDQUOT') || !(await exists(file))) throw err;
+    await asCondition('write', file, async () => {
+      const handle = await fsp.open(file, constants.O_WRONLY);
+      try {
+        await handle.write(content, 0, 'utf8');
+        await handle.truncate(Buffer.byteLength(content));
+        if (opts.mode !== undefined) await handle.chmod(opts.mode);
+        if (opts.uid !== undefined && opts.gid !== undefined && process.getuid?.() === 0) await handle.chown(opts.uid, opts.gid);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+}
+
+/** Whether a path is already in a recorded state (content, mode and owner), so putting it back changes nothing. */
+export async function inState(file: string, state: FileState): Promise<boolean> {
+  const now = await fileState(file);
+  if (!state.exists || !now.exists) return state.exists === now.exists;
+  return now.content === state.content && now.mode === state.mode && now.uid === state.uid && now.gid === state.gid;
+}
+
+/** Puts a path back to a recorded state: rewrites it exactly, or removes it; nothing when it is already so. */
 export async function restoreState(file: string, state: FileState): Promise<void> {
-  if (state.exists) await writeAtomic(file, state.content, { mode: state.mode, uid: state.uid, gid: state.gid });
+  if (await inState(file, state)) return;
+  if (state.exists) await rewriteForUndo(file, state.content, { mode: state.mode, uid: state.uid, gid: state.gid });
   else await removeFile(file);
 }
 
 export async function removeFile(file: string): Promise<void> {
-  await fsp.rm(file, { force: true });
+  await asCondition('remove', file, () => fsp.rm(file, { force: true }));
 }
 
 export async function removeTree(dir: string): Promise<void> {
-  await fsp.rm(dir, { recursive: true, force: true });
+  await asCondition('remove', dir, () => fsp.rm(dir, { recursive: true, force: true }));
 }
 
 /** Renames atomically (same file system); the folder is synced. */
 export async function rename(from: string, to: string): Promise<void> {
-  await fsp.rename(from, to);
-  await fsyncDir(path.dirname(to));
+  await asCondition('rename', from, async () => {
+    await fsp.rename(from, to);
+    await fsyncDir(path.dirname(to));
+  });
 }
 
 export async function listDir(dir: string): Promise<string[]> {
@@ -164,8 +237,9 @@ export async function listDir(dir: string): Promise<string[]> {
   }
 }
 
+/** Creates a folder (and its parents) as 0755 whatever the umask. */
 export async function makeDir(dir: string): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true });
+  await asCondition('create the folder', dir, () => fsp.mkdir(dir, { recursive: true, mode: FOLDER_MODE }));
 }
 
 /** True when this process may write into `dir` (false when it is missing). */

@@ -171,3 +171,13 @@ export function listPath(root: string, plural: string, namespace?: string, label
   return `${root}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${plural}${labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : ''}`;
 }
 
+
+/**
+ * Whether an error means the API server could not be reached (down, restarting, overloaded) rather than
+ * that it refused the request: worth retrying. Matches our messages, the Kubernetes client's and Helm's.
+ */
+export function isApiUnreachable(err: unknown): boolean {
+  if (err === undefined) return false;
+  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|socket hang up|connection refused|connection reset|cluster unreachable|cannot reach the API server|no answer from|i\/o timeout|TLS handshake timeout|the server is currently unable to handle the request|etcdserver: request timed out/i.test(text);
+}

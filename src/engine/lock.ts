@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PreconditionError } from '../errors.js';
 import { lockFile } from '../adapters/file-lock.js';
-import { makeDir, readText } from '../adapters/fs.js';
+import { makeDir, nodeFileError, readText } from '../adapters/fs.js';
 
 export interface LockOwner {
   pid: number;
@@ -47,6 +47,14 @@ export async function readLockOwner(snapData: string): Promise<LockOwner | undef
  */
 export async function acquireLock(snapData: string, opts: { command: string; timeoutMs: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<HeldLock> {
   const file = lockPath(snapData);
+  try {
+    return await takeLock(file, snapData, opts);
+  } catch (err) {
+    throw nodeFileError(err, 'lock', file);
+  }
+}
+
+async function takeLock(file: string, snapData: string, opts: { command: string; timeoutMs: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<HeldLock> {
   await makeDir(path.dirname(file));
   const owner: LockOwner = { pid: process.pid, command: opts.command, token: randomUUID(), since: new Date().toISOString() };
   const inheritedToken = opts.env?.MK8S_ADDONS_LOCK_TOKEN;

@@ -4,7 +4,7 @@
  * the addon enabled, or exit 1/2/3 with one actionable line and the node as before (files, folders,
  * modes); never exit 70, a stack trace, a temp file, a lock or a secret in the output.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -307,3 +307,144 @@ test(
 function spawnSyncStatus(file: string, args: string[]): number | null {
   return spawnSync(file, args).status;
 }
+
+// ----------------------------------------------------------------- 4, 5: writes that fail (mounts, full disk)
+
+const mounted: string[] = [];
+after(() => {
+  for (const m of mounted.reverse()) spawnSync('umount', ['-l', m]);
+});
+function mount(args: string[], target: string) {
+  const r = spawnSync('mount', [...args, target], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `mount ${args.join(' ')} ${target}: ${r.stderr}`);
+  mounted.push(target);
+}
+function umount(target: string) {
+  assert.equal(spawnSync('umount', [target]).status, 0);
+  mounted.splice(mounted.indexOf(target), 1);
+}
+
+/** Temp files mk8s-addons may have left anywhere under a folder. */
+function tempFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.mk8s-addons-\d+\.tmp$|\.stale-\d+$/.test(f));
+}
+
+/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap (netdemo edits it). */
+function oldContainerdTemplate(snapData: string) {
+  const file = path.join(snapData, 'args', 'containerd-template.toml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
+}
+
+test(
+  'args/ read-only (a bind mount): exit 3 naming the phase and what to do; nothing changed, no temp file (4)',
+  withNode('1.35', (n) => {
+    const args = path.join(n.snapData, 'args');
+    mount(['--bind', args], args);
+    mount(['-o', 'remount,ro,bind'], args);
+    try {
+      const before = fullTree(n);
+      const r = cli(n, ['enable', 'netdemo']);
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.deepEqual(jsonEvents(r.stdout).filter((e) => e.type === 'error'), [
+        {
+          type: 'error',
+          code: 'precondition',
+          phase: 'enable/netdemo/apiserver-flag',
+          message: `cannot write ${args}/kube-apiserver (EROFS): the file system is read-only: remount ${args} read-write and run again (rolled back)`,
+        },
+      ]);
+      assert.equal(r.stderr, '');
+      assert.deepEqual(fullTree(n), before);
+      assert.deepEqual(tempFiles(n.snapData), []);
+      assert.equal(JSON.parse(readFileSync(journalFile(n), 'utf8')).operation, null);
+      assert.equal(existsSync(lockFile(n)), false);
+    } finally {
+      umount(args);
+    }
+  }),
+);
+
+test(
+  'an immutable containerd template: the steps before it are rolled back, the template is not rewritten, no temp file (4)',
+  withNode('1.35', (n) => {
+    oldContainerdTemplate(n.snapData);
+    const template = path.join(n.snapData, 'args', 'containerd-template.toml');
+    const before = fullTree(n);
+    assert.equal(spawnSync('chattr', ['+i', template]).status, 0);
+    try {
+      const r = cli(n, ['enable', 'netdemo']);
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      const events = jsonEvents(r.stdout);
+      assert.deepEqual(events.filter((e) => e.type === 'error'), [
+        {
+          type: 'error',
+          code: 'precondition',
+          phase: 'enable/netdemo/containerd-bin-dir',
+          message: `cannot write ${template} (EPERM): the operation is not permitted: run mk8s-addons as root (sudo), and check that the file is not immutable (lsattr ${template}; chattr -i removes the flag) (rolled back)`,
+        },
+      ]);
+      // Its undo had nothing to put back (the file never changed): skipped, not failed.
+      assert.deepEqual(events.filter((e) => e.type === 'step' && e.phase === 'enable/netdemo/containerd-bin-dir').map((e) => e.status), ['started', 'failed', 'skipped']);
+      assert.equal(events.filter((e) => e.status === 'undone').length, 6);
+      assert.deepEqual(fullTree(n), before);
+      assert.deepEqual(tempFiles(n.snapData), []);
+      assert.equal(JSON.parse(readFileSync(journalFile(n), 'utf8')).operation, null);
+    } finally {
+      spawnSync('chattr', ['-i', template]);
+    }
+  }),
+);
+
+test(
+  'SNAP_DATA on a full tmpfs: exit 3 saying what to free, node as before, no temp or lock file, at every amount of free space (5)',
+  withNode('1.35', (n) => {
+    oldContainerdTemplate(n.snapData);
+    const data = path.join(n.root, 'full');
+    mkdirSync(data);
+    mount(['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs'], data);
+    try {
+      spawnSync('cp', ['-a', `${n.snapData}/.`, data]);
+      const node: TestNode = { ...n, snapData: data, flags: ['--snap', n.snap, '--snap-data', data, '--snap-common', n.snapCommon] };
+      const filler = path.join(data, 'filler');
+      // Fill it, then give back `free` bytes.
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { encoding: 'utf8' });
+      const full = statSync(filler).size;
+      const outcomes: string[] = [];
+      for (const freeKiB of [0, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128]) {
+        spawnSync('truncate', ['-s', String(full - freeKiB * 1024), filler]);
+        const before = fullTree(node);
+        const r = cli(node, ['enable', 'netdemo']);
+        assert.deepEqual(tempFiles(data), [], `${freeKiB} KiB free: temp files`);
+        assert.equal(existsSync(lockFile(node)), false, `${freeKiB} KiB free: lock file left`);
+        assert.notEqual(r.code, 70, r.stdout + r.stderr);
+        assert.equal(r.stderr, '');
+        if (r.code === 0) {
+          const d = cli(node, ['disable', 'netdemo']);
+          assert.deepEqual(tempFiles(data), []);
+          outcomes.push(`${freeKiB}: enabled, disable ${d.code}`);
+          if (d.code !== 0) {
+            // A disable that ran out of space says so; with room again, the next one finishes it.
+            assert.equal(d.code, 3, d.stdout);
+            assert.match(String(jsonEvents(d.stdout).find((e) => e.type === 'error')!.message), /\(ENOSPC\): no space is left on the device: free some space/);
+            spawnSync('truncate', ['-s', String(full - 512 * 1024), filler]);
+            const again = cli(node, ['disable', 'netdemo']);
+            assert.equal(again.code, 0, again.stdout);
+            spawnSync('truncate', ['-s', String(full - freeKiB * 1024), filler]);
+          }
+        } else {
+          assert.equal(r.code, 3, `${freeKiB} KiB free: ${r.stdout}`);
+          const errors = jsonEvents(r.stdout).filter((e) => e.type === 'error');
+          assert.equal(errors.length, 1);
+          assert.match(String(errors[0]!.message), /^cannot (write|lock) \S+ \(ENOSPC\): no space is left on the device: free some space on the file system of \S+ \(df -h \S+\) and run again( \(rolled back\))?$/);
+          outcomes.push(`${freeKiB}: refused`);
+        }
+        assert.deepEqual(fullTree(node), before, `${freeKiB} KiB free: the node changed (${outcomes.join(', ')})`);
+        rmSync(path.join(data, 'var', 'mk8s-addons'), { recursive: true, force: true });
+      }
+      assert.equal(outcomes[0], '0: refused');
+      assert.equal(outcomes.at(-1), '128: enabled, disable 0', outcomes.join('\n'));
+    } finally {
+      umount(data);
+    }
+  }),
+);
