@@ -7,12 +7,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli, CLI, ROOT } from '../support/cli.js';
-import { makeNode, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
+import { makeNode, fullTree, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
 
 const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
 const cli = (n: TestNode, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli([...args, ...n.flags, '--output', 'json'], { env: { ...env, ...extraEnv } });
@@ -26,26 +25,6 @@ function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | voi
       n.cleanup();
     }
   };
-}
-
-/** Every file and folder under $SNAP_DATA with its mode (and content digest), the journal's folder aside. */
-export function fullTree(n: TestNode): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const full = path.join(d, name);
-      const rel = path.relative(n.snapData, full);
-      if (rel === path.join('var', 'mk8s-addons')) continue;
-      const st = lstatSync(full);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) {
-        out[`${rel}/`] = mode;
-        walk(full);
-      } else out[rel] = `${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)} ${mode}`;
-    }
-  };
-  walk(n.snapData);
-  return out;
 }
 
 function spawnCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
