@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, runCli } from '../support/cli.js';
-import { makeNode, fullTree, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
+import { CLI, ROOT, runCli } from '../support/cli.js';
+import { makeNode, fullTree, jsonEvents, type TestNode } from '../support/node.js';
 import { useControlPlane } from '../support/control-plane.js';
 import { startComponent, stopComponent } from '../../src/sandbox/control-plane.js';
 
 const cp = await useControlPlane();
-const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
+// apidemo lives in its own catalogue folder, so the other tests' catalogue stays as they list it.
+const env = { MK8S_ADDONS_ADDONS_DIR: path.join(ROOT, 'test', 'fixtures', 'addons-api') };
 const flags = (n: TestNode) => [...n.flags, '--kubeconfig', cp.kubeconfig, '--output', 'json'];
 
 function spawnCli(args: string[]) {
