@@ -427,3 +427,53 @@ test(
     }
   }),
 );
+
+// ------------------------------------------------------------ 11, 13: kubeconfigs and durations that hurt
+
+test(
+  'a password in the kubeconfig server URL is never printed; empty, null and bad-URL kubeconfigs are one line, not exit 70 (11, 13)',
+  withNode('1.35', (n) => {
+    const kc = (name: string, text: string) => {
+      const file = path.join(n.root, name);
+      writeFileSync(file, text, { mode: 0o600 });
+      return file;
+    };
+    const config = (server: string) =>
+      `apiVersion: v1\nclusters:\n- cluster: {server: "${server}"}\n  name: c\ncontexts:\n- context: {cluster: c, user: u}\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user: {token: t0ken}\n`;
+    const cases: [string, string][] = [
+      [kc('password', config('https://admin:hunter2@127.0.0.1:1')), 'cannot reach the API server https://***@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1; is MicroK8s running? (mk8s-addons start)'],
+      [kc('empty', ''), `the kubeconfig ${path.join(n.root, 'empty')} is empty; give --kubeconfig with a working one (microk8s config writes one)`],
+      [kc('null', 'null\n'), `the kubeconfig ${path.join(n.root, 'null')} is not a kubeconfig (not a map); give --kubeconfig with a working one (microk8s config writes one)`],
+      [kc('bad-url', config('hunter2 is not a URL')), `the kubeconfig ${path.join(n.root, 'bad-url')} has a cluster server that is not an http(s) URL; give --kubeconfig with a working one`],
+    ];
+    const before = fullTree(n);
+    for (const [file, message] of cases) {
+      for (const args of [['enable', 'dns', '--dry-run'], ['enable', 'dns']]) {
+        const json = runCli([...args, ...n.flags, '--kubeconfig', file, '--output', 'json']);
+        assert.equal(json.code, 1, json.stdout + json.stderr);
+        assert.deepEqual(jsonEvents(json.stdout).filter((e) => e.type === 'error').map((e) => e.message), [message]);
+        const plain = runCli([...args, ...n.flags, '--kubeconfig', file, '--output', 'plain']);
+        assert.equal(plain.code, 1);
+        assert.equal(plain.stderr, `mk8s-addons: error: ${message}\n`);
+        for (const out of [json.stdout, json.stderr, plain.stdout, plain.stderr]) assert.ok(!out.includes('hunter2'), out);
+      }
+    }
+    const status = runCli(['status', ...n.flags, '--kubeconfig', cases[0]![0]]);
+    assert.ok(status.stdout.includes('https://***@127.0.0.1:1') && !status.stdout.includes('hunter2'), status.stdout);
+    assert.deepEqual(fullTree(n), before);
+  }),
+);
+
+test(
+  '--timeout past what a Node timer can wait is refused (13)',
+  withNode('1.20', (n) => {
+    for (const flag of ['--timeout', '--lock-timeout']) {
+      const r = cli(n, ['enable', 'netdemo', flag, '1000h']);
+      assert.equal(r.code, 2);
+      assert.deepEqual(jsonEvents(r.stdout).filter((e) => e.type === 'error').map((e) => e.message), [`invalid ${flag} "1000h": the longest is 596h (24 days); give a shorter duration`]);
+      const ok = cli(n, ['enable', 'netdemo', '--dry-run', flag, '596h']);
+      assert.equal(ok.code, 0, ok.stdout);
+      assert.equal(ok.stderr, '', 'no TimeoutOverflowWarning');
+    }
+  }),
+);
