@@ -86,6 +86,23 @@ export async function pathInfo(file: string): Promise<{ type: 'file' | 'folder' 
   }
 }
 
+/**
+ * When we run as root, refuses (exit 3) a file that root would trust — a journal whose undo records it
+ * writes back, a binary it runs — if someone else could have changed it: owned by another user, or
+ * group- or world-writable, it or its folder.
+ */
+export async function assertTrusted(file: string, what: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  for (const [p, label] of [[file, what], [path.dirname(file), `the folder of ${what}`]] as const) {
+    const info = await pathInfo(p);
+    if (!info) continue;
+    if (info.uid !== 0) throw new PreconditionError(`${label}, ${p}, is owned by uid ${info.uid}, not root, so root cannot trust it; check it, then "chown root: ${p}"`);
+    if ((info.mode & 0o022) !== 0) {
+      throw new PreconditionError(`${label}, ${p}, is writable by others (mode ${info.mode.toString(8).padStart(4, '0')}), so root cannot trust it; check it, then "chmod go-w ${p}"`);
+    }
+  }
+}
+
 export async function exists(file: string): Promise<boolean> {
   try {
     await fsp.lstat(file);

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { STEP_KINDS, type StepKind } from '../catalogue.js';
 import type { FileState } from '../adapters/fs.js';
-import { readText, writeAtomic, pathInfo } from '../adapters/fs.js';
+import { assertTrusted, readText, writeAtomic, pathInfo } from '../adapters/fs.js';
 import type { UndoRecord } from './step.js';
 import { PreconditionError } from '../errors.js';
 
@@ -68,9 +68,8 @@ export async function loadJournal(snapData: string): Promise<Journal> {
   const info = await pathInfo(file);
   if (info === undefined) return emptyJournal();
   if (info.type !== 'file') throw new PreconditionError(`the journal ${file} is not a regular file (it is a ${info.type}); ${restore}`);
-  trustedByRoot(file, info, 'the journal');
-  const dir = await pathInfo(path.dirname(file));
-  if (dir) trustedByRoot(path.dirname(file), dir, "the journal's folder");
+  // Root writes back what the journal says: someone else must not be able to change it.
+  await assertTrusted(file, 'the journal');
   const text = (await readText(file)) ?? '';
   let data: unknown;
   try {
@@ -84,18 +83,6 @@ export async function loadJournal(snapData: string): Promise<Journal> {
   const problem = journalProblem(data);
   if (problem) throw new PreconditionError(`the journal ${file} is damaged: ${problem}; ${restore}`);
   return data as Journal;
-}
-
-/**
- * Root writes back what the journal says and runs what bin/ holds: a file or folder that someone else may
- * change is refused (exit 3) when we run as root.
- */
-export function trustedByRoot(file: string, info: { mode: number; uid: number }, what: string): void {
-  if (process.getuid?.() !== 0) return;
-  if (info.uid !== 0) throw new PreconditionError(`${what} ${file} is owned by uid ${info.uid}, not root, so root cannot trust it; check its content, then "chown root: ${file}"`);
-  if ((info.mode & 0o022) !== 0) {
-    throw new PreconditionError(`${what} ${file} is writable by others (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}), so root cannot trust it; check its content, then "chmod go-w ${file}"`);
-  }
 }
 
 type Json = unknown;

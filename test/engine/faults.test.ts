@@ -7,7 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli, CLI, ROOT } from '../support/cli.js';
@@ -475,5 +475,64 @@ test(
       assert.equal(ok.code, 0, ok.stdout);
       assert.equal(ok.stderr, '', 'no TimeoutOverflowWarning');
     }
+  }),
+);
+
+// ------------------------------------------------------------------------------ 12: modes and ownership
+
+test(
+  'under umask 000 every folder and file mk8s-addons creates has an explicit mode; root refuses a journal or binary others could change (12)',
+  withNode('1.35', (n) => {
+    const before = fullTree(n);
+    // The umask is set for the CLI alone; "$0" and "$@" pass the command as words, not as a string.
+    const underUmask = (args: string[]) =>
+      spawnSync('bash', ['-c', 'umask 000 && exec "$0" "$@"', process.execPath, CLI, ...args, ...n.flags, '--output', 'json'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const r = underUmask(['enable', 'helm3']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const created = Object.fromEntries(Object.entries(fullTree(n)).filter(([k]) => !(k in before)));
+    const mode = (k: string) => Number.parseInt(String(created[k]).split(' ').at(-1)!, 8);
+    assert.deepEqual(Object.keys(created).sort(), ['bin/', 'bin/helm3']);
+    assert.equal(mode('bin/'), 0o755);
+    assert.equal(mode('bin/helm3'), 0o755);
+    const journalDir = path.dirname(journalFile(n));
+    assert.equal(statSync(journalDir).mode & 0o7777, 0o755);
+    assert.equal(statSync(journalFile(n)).mode & 0o7777, 0o600);
+    assert.equal(statSync(`${journalFile(n)}.bak`).mode & 0o7777, 0o600);
+
+    // A journal (or its folder) others could have changed is refused before anything is done.
+    const refuse = (message: string) => {
+      const tree = fullTree(n);
+      const d = runCli(['disable', 'helm3', ...n.flags, '--output', 'json']);
+      assert.equal(d.code, 3, d.stdout);
+      assert.deepEqual(jsonEvents(d.stdout).filter((e) => e.type === 'error').map((e) => e.message), [message]);
+      assert.deepEqual(fullTree(n), tree);
+    };
+    chmodSync(journalFile(n), 0o666);
+    refuse(`the journal, ${journalFile(n)}, is writable by others (mode 0666), so root cannot trust it; check it, then "chmod go-w ${journalFile(n)}"`);
+    chmodSync(journalFile(n), 0o600);
+    chownSync(journalFile(n), 1000, 1000);
+    refuse(`the journal, ${journalFile(n)}, is owned by uid 1000, not root, so root cannot trust it; check it, then "chown root: ${journalFile(n)}"`);
+    chownSync(journalFile(n), 0, 0);
+    chmodSync(journalDir, 0o777);
+    refuse(`the folder of the journal, ${journalDir}, is writable by others (mode 0777), so root cannot trust it; check it, then "chmod go-w ${journalDir}"`);
+    chmodSync(journalDir, 0o755);
+    assert.equal(runCli(['disable', 'helm3', ...n.flags]).code, 0);
+
+    // The agent CLI copy that `mk8s-addons cilium` runs as root.
+    const journal = JSON.parse(readFileSync(journalFile(n), 'utf8'));
+    journal.addons.cilium = { version: '1.16.19', requested: null, args: {}, options: {}, enabledAt: 'x', updatedAt: 'x', steps: [] };
+    writeFileSync(journalFile(n), JSON.stringify(journal), { mode: 0o600 });
+    const copy = path.join(n.snapData, 'bin', 'cilium-1.16.19');
+    mkdirSync(path.dirname(copy), { recursive: true, mode: 0o755 });
+    writeFileSync(copy, '#!/bin/sh\necho ran\n', { mode: 0o777 });
+    chmodSync(copy, 0o777);
+    const c = runCli(['cilium', ...n.flags, '--', 'status']);
+    assert.equal(c.code, 3, c.stdout + c.stderr);
+    assert.equal(c.stderr, `mk8s-addons: error: the agent's CLI, ${copy}, is writable by others (mode 0777), so root cannot trust it; check it, then "chmod go-w ${copy}"\n`);
+    assert.equal(c.stdout, '');
+    chmodSync(copy, 0o755);
+    const ok = runCli(['cilium', ...n.flags, '--', 'status']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'ran\n');
   }),
 );
