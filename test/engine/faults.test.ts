@@ -128,6 +128,30 @@ test(
   }),
 );
 
+test(
+  'the lock: a nested run with the holder\'s token goes on at once; a wrong token waits and names the holder',
+  withNode('1.20', async (n) => {
+    const lockModule = pathToFileURL(path.join(ROOT, 'dist', 'src', 'engine', 'lock.js')).href;
+    const { acquireLock } = (await import(lockModule)) as typeof import('../../src/engine/lock.js');
+    const held = await acquireLock(n.snapData, { command: 'mk8s-addons enable parent', timeoutMs: 1000 });
+    try {
+      const nested = (token: string) =>
+        spawnSync(process.execPath, ['--input-type=module', '-e', `
+          import { acquireLock } from ${JSON.stringify(lockModule)};
+          try {
+            const l = await acquireLock(${JSON.stringify(n.snapData)}, { command: 'child', timeoutMs: 300, env: { MK8S_ADDONS_LOCK_TOKEN: ${JSON.stringify(token)} } });
+            console.log(l.inherited ? 'inherited' : 'own');
+          } catch (e) { console.log(e.message); }
+        `], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(nested(held.owner.token), 'inherited');
+      assert.equal(nested('not-the-token'), `another mk8s-addons operation holds the node lock: pid ${process.pid} (mk8s-addons enable parent) since ${held.owner.since}; wait for it to finish or give a longer --lock-timeout`);
+    } finally {
+      await held.release();
+    }
+    assert.equal(existsSync(lockFile(n)), false);
+  }),
+);
+
 // ---------------------------------------------------------------------------------- 6: damaged journal
 
 const journalFile = (n: TestNode) => path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json');
