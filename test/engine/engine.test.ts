@@ -6,14 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { runCli, CLI } from '../support/cli.js';
+import { runCli, spawnCli as spawnWith, waitFor } from '../support/cli.js';
 import { makeNode, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
 
 const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
 const cli = (n: TestNode, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli([...args, ...n.flags, '--output', 'json'], { env: { ...env, ...extraEnv } });
+
+const spawnCli = (args: string[]) => spawnWith(args, env);
 
 const NETDEMO_PHASES = ['apiserver-flag', 'kubelet-domain', 'flanneld-stop', 'flannel-lock', 'cni-config', 'cni-set-aside', 'containerd-bin-dir', 'marker', 'restarts'].map((s) => `enable/netdemo/${s}`);
 
@@ -168,23 +169,6 @@ test(
   }),
 );
 
-function spawnCli(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' } });
-  let stdout = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, out: () => stdout, err: () => stderr };
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test(
   'the lock: a second operation waits, then exits 3 naming the holder; a dead holder is taken over',

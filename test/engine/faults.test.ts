@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runCli, CLI, ROOT } from '../support/cli.js';
+import { runCli, spawnCli as spawnWith, waitFor, CLI, ROOT } from '../support/cli.js';
 import { makeNode, fullTree, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
 
 const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
@@ -27,23 +27,8 @@ function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | voi
   };
 }
 
-function spawnCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, NO_COLOR: '1', ...extraEnv } });
-  let stdout = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, out: () => stdout, err: () => stderr };
-}
 
-async function waitFor(cond: () => boolean, what: string, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const spawnCli = (args: string[]) => spawnWith(args, env);
 
 const lockFile = (n: TestNode) => path.join(n.snapData, 'var', 'lock', 'mk8s-addons.lock');
 

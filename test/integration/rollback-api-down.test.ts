@@ -6,10 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ROOT, runCli } from '../support/cli.js';
+import { ROOT, runCli, spawnCli as spawnWith, waitFor } from '../support/cli.js';
 import { makeNode, fullTree, jsonEvents, type TestNode } from '../support/node.js';
 import { useControlPlane } from '../support/control-plane.js';
 import { startComponent, stopComponent } from '../../src/sandbox/control-plane.js';
@@ -17,25 +16,9 @@ import { startComponent, stopComponent } from '../../src/sandbox/control-plane.j
 const cp = await useControlPlane();
 // apidemo lives in its own catalogue folder, so the other tests' catalogue stays as they list it.
 const env = { MK8S_ADDONS_ADDONS_DIR: path.join(ROOT, 'test', 'fixtures', 'addons-api') };
+const spawnCli = (args: string[]) => spawnWith(args, env);
 const flags = (n: TestNode) => [...n.flags, '--kubeconfig', cp.kubeconfig, '--output', 'json'];
 
-function spawnCli(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' } });
-  let stdout = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, out: () => stdout, err: () => stderr };
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const configMapExists = async () => (await cp.kubectl(['get', 'configmap', 'apidemo', '-n', 'default', '--ignore-not-found', '-o', 'name'])).stdout.trim() === 'configmap/apidemo';
 const journal = (n: TestNode) => JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
