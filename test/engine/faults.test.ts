@@ -545,3 +545,29 @@ test(
     assert.equal(ok.stdout, 'ran\n');
   }),
 );
+
+// ------------------------------------------------------------------ 3: what counts as "API unreachable"
+
+test(
+  'an API server that does not answer is recognised in Helm\'s, the Kubernetes client\'s and our own errors; a refusal is not (3)',
+  withNode('1.35', async (n) => {
+    const dist = (m: string) => pathToFileURL(path.join(ROOT, 'dist', 'src', ...m.split('/'))).href;
+    const { isApiUnreachable } = (await import(dist('adapters/kube-http.js'))) as typeof import('../../src/adapters/kube-http.js');
+    const helm = (await import(dist('adapters/helm.js'))) as typeof import('../../src/adapters/helm.js');
+    const kube = (await import(dist('adapters/kube.js'))) as typeof import('../../src/adapters/kube.js');
+    // A kubeconfig pointing at a port where nothing listens.
+    const kc = path.join(n.root, 'dead.kubeconfig');
+    writeFileSync(kc, 'apiVersion: v1\nclusters:\n- cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}\n  name: c\ncontexts:\n- context: {cluster: c, user: u}\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user: {token: t}\n');
+    const failure = async (p: Promise<unknown>) => p.then(() => assert.fail('expected a failure'), (e: unknown) => e);
+    const helmErr = await failure(helm.status({ helm: path.join(ROOT, 'vendor', 'bin', 'helm'), kubeconfig: kc, env: { PATH: process.env.PATH, HOME: n.root } }, { release: 'cilium', namespace: 'kube-system' }));
+    assert.ok(isApiUnreachable(helmErr), String(helmErr));
+    const k = await kube.connect(kc);
+    const readErr = await failure(kube.readObject(k, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }));
+    assert.ok(isApiUnreachable(readErr), String(readErr));
+    const deleteErr = await failure(kube.deleteObject(k, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }));
+    assert.ok(isApiUnreachable(deleteErr), String(deleteErr));
+    // Refusals and node conditions are not retried.
+    assert.equal(isApiUnreachable(new Error('cannot delete configmap/x in default: configmaps "x" is forbidden: User "u" cannot delete resource')), false);
+    assert.equal(isApiUnreachable(new Error('cannot write /x (EROFS): the file system is read-only')), false);
+  }),
+);
