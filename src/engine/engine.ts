@@ -163,6 +163,17 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
   };
   const newestFirst = [...steps].reverse();
   const tasks = newestFirst.map((s) => ({ title: `${label} ${s.phase}`, task: () => undoOne(s) }));
+  // Restarts first: restarting the API server (its args were restored) may be what brings it back.
+  let restartError: unknown;
+  const restarts = async () => {
+    setPhase(`${label}/restarts`);
+    try {
+      await run.flush(ctx.signal);
+    } catch (err) {
+      restartError ??= err;
+    }
+  };
+  tasks.push({ title: `${label}: service restarts`, task: restarts });
   tasks.push({
     title: `${label}: retry what needs the API server`,
     task: async () => {
@@ -173,13 +184,7 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
         await new Promise((r) => setTimeout(r, delay));
         for (const s of newestFirst) if (isApiUnreachable(failed.get(s))) await undoOne(s);
       }
-    },
-  });
-  tasks.push({
-    title: `${label}: service restarts`,
-    task: async () => {
-      setPhase(`${label}/restarts`);
-      await run.flush(ctx.signal);
+      if (run.pending.size > 0) await restarts();
     },
   });
   await new Listr(tasks, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false }).run();
@@ -189,6 +194,7 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
     opts.sink.note(label, `the journal could not be updated (${(journalError as Error).message}); the next run undoes the listed steps again, which changes nothing`);
     journalError = undefined;
   }
+  if (restartError !== undefined && failed.size === 0) throw restartError;
   if (failed.size > 0) {
     const list = newestFirst.filter((s) => failed.has(s));
     const first = failed.get(list[0] as OperationStep);
