@@ -136,6 +136,7 @@ export function nodeFileError(err: unknown, action: string, file: string): unkno
     EPERM: `the operation is not permitted: run mk8s-addons as root (sudo), and check that the file is not immutable (lsattr ${file}; chattr -i removes the flag)`,
     ENOTDIR: `a path component is not a folder: check ${path.dirname(file)}`,
     EISDIR: `it is a folder: check ${file}`,
+    ELOOP: `it is a symbolic link, which mk8s-addons does not follow: check ${file} and remove the link`,
   };
   if (code === undefined || !(code in todo)) return err;
   return new PreconditionError(`cannot ${action} ${file} (${code}): ${todo[code]}`, { cause: err });

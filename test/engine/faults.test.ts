@@ -137,6 +137,21 @@ test(
   }),
 );
 
+test(
+  'the lock: a symbolic link planted at the lock file is not followed',
+  withNode('1.35', (n) => {
+    const target = path.join(n.root, 'elsewhere');
+    writeFileSync(target, 'keep\n');
+    symlinkSync(target, lockFile(n));
+    const r = cli(n, ['enable', 'netdemo']);
+    assert.equal(r.code, 3, r.stdout);
+    assert.deepEqual(jsonEvents(r.stdout).filter((e) => e.type === 'error').map((e) => e.message), [
+      `cannot lock ${lockFile(n)} (ELOOP): it is a symbolic link, which mk8s-addons does not follow: check ${lockFile(n)} and remove the link`,
+    ]);
+    assert.equal(readFileSync(target, 'utf8'), 'keep\n');
+  }),
+);
+
 // ---------------------------------------------------------------------------------- 6: damaged journal
 
 const journalFile = (n: TestNode) => path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json');
