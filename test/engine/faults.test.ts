@@ -11,21 +11,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runCli, spawnCli as spawnWith, waitFor, CLI, ROOT } from '../support/cli.js';
-import { makeNode, fullTree, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
+import { withNode, oldContainerdTemplate, fullTree, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
 
 const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
 const cli = (n: TestNode, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli([...args, ...n.flags, '--output', 'json'], { env: { ...env, ...extraEnv } });
-
-function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | void) {
-  return async () => {
-    const n = makeNode(era);
-    try {
-      await fn(n);
-    } finally {
-      n.cleanup();
-    }
-  };
-}
 
 
 const spawnCli = (args: string[]) => spawnWith(args, env);
@@ -330,12 +319,6 @@ function umount(target: string) {
 /** Temp files mk8s-addons may have left anywhere under a folder. */
 function tempFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.mk8s-addons-\d+\.tmp$|\.stale-\d+$/.test(f));
-}
-
-/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap (netdemo edits it). */
-function oldContainerdTemplate(snapData: string) {
-  const file = path.join(snapData, 'args', 'containerd-template.toml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
 }
 
 test(

@@ -101,3 +101,21 @@ export function serviceLog(n: TestNode): { action: string; daemon: string; resul
 export function jsonEvents(stdout: string): Record<string, unknown>[] {
   return stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** A test body on a fresh node of `era`, removed afterwards whatever happens. */
+export function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | void) {
+  return async () => {
+    const n = makeNode(era);
+    try {
+      await fn(n);
+    } finally {
+      n.cleanup();
+    }
+  };
+}
+
+/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap (netdemo edits it). */
+export function oldContainerdTemplate(snapData: string): void {
+  const file = path.join(snapData, 'args', 'containerd-template.toml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
+}
