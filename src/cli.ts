@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgv, type OutputMode } from './grammar.js';
-import { Mk8sError, EXIT, BUG_REPORT_HINT } from './errors.js';
+import { Mk8sError, EXIT, BUG_REPORT_HINT, redactSecrets } from './errors.js';
 import { packagePath } from './adapters/package-files.js';
 
 function defaultOutput(): OutputMode {
@@ -41,7 +41,7 @@ function report(err: unknown, argv: string[]): number {
     else if (!json) process.stderr.write(`mk8s-addons: ${where}${err.message}\n`);
     return err.exitCode;
   }
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const message = redactSecrets(err instanceof Error ? (err.stack ?? err.message) : String(err));
   if (json) {
     process.stdout.write(`${JSON.stringify({ type: 'error', code: 'internal', phase: null, message: `${message.split('\n')[0]}; ${BUG_REPORT_HINT}` })}\n`);
     process.stdout.write(`${JSON.stringify({ type: 'result', ok: false, changed: 0, restarts: {} })}\n`);

@@ -11,6 +11,14 @@ export const EXIT = { ok: 0, step: 1, usage: 2, precondition: 3, internal: 70 } 
 
 export type ErrorCode = 'usage' | 'precondition' | 'step' | 'internal';
 
+/**
+ * Credentials in URLs (`https://user:password@host`) replaced by `***`: every message mk8s-addons prints
+ * goes through it (a kubeconfig's server URL may carry them, and so may a library's error message).
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+}
+
 export abstract class Mk8sError extends Error {
   abstract readonly code: ErrorCode;
   abstract readonly exitCode: number;
@@ -20,7 +28,7 @@ export abstract class Mk8sError extends Error {
   reported = false;
 
   constructor(message: string, options: { phase?: string; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.phase = options.phase;
   }
 }

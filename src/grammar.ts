@@ -106,9 +106,15 @@ export function defaultGlobals(): GlobalOptions {
   };
 }
 
+/** The longest duration a Node timer can wait (2^31-1 ms, a little over 596 hours). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 /** Parses a duration: `90s`, `5m`, `1m30s`, `500ms`, `1h`, or bare seconds `300`. */
 export function parseDuration(text: string, flag: string): number {
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (/^\d+$/.test(text)) {
+    if (Number(text) * 1000 > MAX_DURATION_MS) throw new UsageError(`invalid ${flag} "${text}": the longest is 596h (24 days); give a shorter duration`);
+    return Number(text) * 1000;
+  }
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
   let total = 0;
   let consumed = 0;
@@ -121,6 +127,8 @@ export function parseDuration(text: string, flag: string): number {
   if (consumed !== text.length || text.length === 0) {
     throw new UsageError(`invalid ${flag} "${text}": give a duration such as 90s, 5m or 1m30s`);
   }
+  // Node's timers fire at once past 2^31-1 ms (with a TimeoutOverflowWarning), so longer waits are refused.
+  if (total > MAX_DURATION_MS) throw new UsageError(`invalid ${flag} "${text}": the longest is 596h (24 days); give a shorter duration`);
   return Math.round(total);
 }
 

@@ -8,7 +8,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { StepError } from '../errors.js';
+import { StepError, redactSecrets } from '../errors.js';
 
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -44,14 +44,27 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
   } catch (err) {
     throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message.split('\n')[0]}; give --kubeconfig, or check that MicroK8s is running`);
   }
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
+    throw new StepError(`the kubeconfig ${kubeconfig} is ${cfg === undefined ? 'empty' : 'not a kubeconfig (not a map)'}; give --kubeconfig with a working one (microk8s config writes one)`);
+  }
+  const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'object' && x !== null) : []);
+  const [contexts, clusters, users] = [list(cfg.contexts), list(cfg.clusters), list(cfg.users)];
   const base = path.dirname(kubeconfig);
   const file = (p: string | undefined) => (p ? readFileSync(path.resolve(base, p)) : undefined);
-  const ctxName = cfg['current-context'] ?? cfg.contexts?.[0]?.name;
-  const ctx = cfg.contexts?.find((c) => c.name === ctxName)?.context;
-  const cluster = cfg.clusters?.find((c) => c.name === ctx?.cluster)?.cluster ?? cfg.clusters?.[0]?.cluster;
-  const user = cfg.users?.find((u) => u.name === ctx?.user)?.user ?? cfg.users?.[0]?.user ?? {};
-  if (!cluster?.server) throw new StepError(`the kubeconfig ${kubeconfig} names no cluster server; give --kubeconfig with a working one`);
-  const url = new URL(cluster.server);
+  const ctxName = cfg['current-context'] ?? contexts[0]?.name;
+  const ctx = contexts.find((c) => c.name === ctxName)?.context;
+  const cluster = clusters.find((c) => c.name === ctx?.cluster)?.cluster ?? clusters[0]?.cluster;
+  const user = users.find((u) => u.name === ctx?.user)?.user ?? users[0]?.user ?? {};
+  if (typeof cluster?.server !== 'string' || cluster.server === '') throw new StepError(`the kubeconfig ${kubeconfig} names no cluster server; give --kubeconfig with a working one`);
+  let url: URL;
+  try {
+    url = new URL(cluster.server);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(url.protocol);
+  } catch {
+    throw new StepError(`the kubeconfig ${kubeconfig} has a cluster server that is not an http(s) URL; give --kubeconfig with a working one`);
+  }
+  // Where a message names the server, its credentials are left out.
+  const shownServer = redactSecrets(cluster.server);
   const tls = url.protocol === 'https:';
   const agentOptions: https.AgentOptions = {
     ca: b64(cluster['certificate-authority-data']) ?? file(cluster['certificate-authority']),
@@ -64,7 +77,9 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
   };
   const agent = tls ? new https.Agent(agentOptions) : undefined;
   const token = user.token ?? (user.tokenFile ? readFileSync(path.resolve(base, user.tokenFile), 'utf8').trim() : undefined);
-  const auth = token ? `Bearer ${token}` : user.username ? `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}` : undefined;
+  const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
+  // Credentials in the server URL count as basic auth, as for kubectl (Go's HTTP client).
+  const auth = token ? `Bearer ${token}` : user.username ? basic(user.username, user.password ?? '') : url.username ? basic(decodeURIComponent(url.username), decodeURIComponent(url.password)) : undefined;
   const prefix = url.pathname.replace(/\/$/, '');
 
   const baseOptions = (method: string, apiPath: string, headers: Record<string, string>) => ({
@@ -78,7 +93,7 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
   });
 
   return {
-    server: cluster.server,
+    server: shownServer,
     watch<T>(apiPath: string, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal) {
       return new Promise<void>((resolve, reject) => {
         if (signal?.aborted) return resolve();
@@ -103,7 +118,7 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
           res.on('end', () => resolve());
           res.on('error', () => resolve());
         });
-        req.on('error', (err) => (signal?.aborted ? resolve() : reject(new StepError(`cannot watch ${apiPath} on ${cluster.server}: ${err.message}`))));
+        req.on('error', (err) => (signal?.aborted ? resolve() : reject(new StepError(`cannot watch ${apiPath} on ${shownServer}: ${err.message}`))));
         req.end();
       });
     },
@@ -133,8 +148,8 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
             });
           },
         );
-        req.on('timeout', () => req.destroy(new Error(`no answer from ${cluster.server} within ${opts.timeoutMs ?? 30_000} ms`)));
-        req.on('error', (err) => reject(new StepError(`cannot reach the API server ${cluster.server}: ${err.message}; is MicroK8s running? (mk8s-addons start)`)));
+        req.on('timeout', () => req.destroy(new Error(`no answer from ${shownServer} within ${opts.timeoutMs ?? 30_000} ms`)));
+        req.on('error', (err) => reject(new StepError(`cannot reach the API server ${shownServer}: ${err.message}; is MicroK8s running? (mk8s-addons start)`)));
         if (payload) req.write(payload);
         req.end();
       });
@@ -174,3 +189,13 @@ export function listPath(root: string, plural: string, namespace?: string, label
   return `${root}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${plural}${labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : ''}`;
 }
 
+
+/**
+ * Whether an error means the API server could not be reached (down, restarting, overloaded) rather than
+ * that it refused the request: worth retrying. Matches our messages, the Kubernetes client's and Helm's.
+ */
+export function isApiUnreachable(err: unknown): boolean {
+  if (err === undefined) return false;
+  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|socket hang up|connection refused|connection reset|cluster unreachable|cannot reach the API server|no answer from|i\/o timeout|TLS handshake timeout|the server is currently unable to handle the request|etcdserver: request timed out/i.test(text);
+}

@@ -13,7 +13,8 @@
 import path from 'node:path';
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
-import { exists, readText } from '../adapters/fs.js';
+import { exists, readInputFile, readText } from '../adapters/fs.js';
+import { MAX_INPUT_BYTES, capLines } from '../input.js';
 import { packagePath } from '../adapters/package-files.js';
 import { resolveTool } from '../adapters/tools.js';
 import { quoteWord } from '../adapters/process.js';
@@ -68,7 +69,7 @@ async function userValues(options: PlannedAddon['options']): Promise<UserValues>
   };
   const files = [];
   for (const f of list('--values')) {
-    const text = await readText(path.resolve(f));
+    const text = await readInputFile(f && path.resolve(f), `-f ${f}`, MAX_INPUT_BYTES);
     if (text === undefined) throw new UsageError(`-f ${f}: no such file; give a readable values file`);
     files.push({ path: f, text });
   }
@@ -92,7 +93,9 @@ export async function ciliumReleaseValues(node: AddonNode, version: string, opti
   const values = mergeUserValues([base], user);
   const keys = await loadChartKeys(chart);
   const findings = checkValues(keys, [{ source: 'template', values: base }, ...userValuesLayers(user)], { strict: node.globals.strict });
-  return { version, chart, values, notes: findings.map((f) => `warning: ${f.message}`) };
+  // A file full of unknown keys is one mistake: the first ones say what it is.
+  const notes = capLines(findings.map((f) => `warning: ${f.message}`), 20, (n) => `warning: and ${n} more values the chart does not have (--strict refuses them all)`);
+  return { version, chart, values, notes };
 }
 
 /**

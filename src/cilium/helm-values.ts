@@ -13,6 +13,7 @@
  * which is exactly what a JavaScript number is; only integers beyond 2^53 given with --set differ.
  */
 import yaml from 'js-yaml';
+import { checkExpansion, isValueName } from '../input.js';
 import { UsageError } from '../errors.js';
 
 /** A values tree as Helm sees it: maps, lists, strings, numbers, booleans and null. */
@@ -492,6 +493,10 @@ export function parseValuesYaml(text: string, source: string): HelmValues {
   const doc = docs[0];
   if (doc === null || doc === undefined) return table();
   if (!isTable(doc)) throw new UsageError(`${source} must be a map of chart values at the top level, not ${Array.isArray(doc) ? 'a list' : 'a scalar'}`);
+  checkExpansion(doc, source);
+  // Never echoed: a file that is no values file (say /etc/shadow) parses as a map of its lines.
+  const odd = Object.keys(doc).findIndex((k) => !isValueName(k));
+  if (odd >= 0) throw new UsageError(`${source}: top-level key number ${odd + 1} is not a chart value name (letters, digits, _, - and .); give a YAML map of chart values`);
   const bad = firstNonFinite(doc, '');
   if (bad !== undefined) throw new UsageError(`${source}: ${bad.path} is ${bad.value}, which Helm cannot pass on (values become JSON); use a finite number or a quoted string`);
   return doc;

@@ -20,6 +20,7 @@ import yaml from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { codeOf, digestOf, readDerived, writeDerived } from '../adapters/derived-cache.js';
 import { chartFilesFromTgz, readChartArchive, type ChartFiles } from './chart-archive.js';
+import { printableKey } from '../input.js';
 import { formatPath, isTable, parseUserSet, parseValuesYaml, valuePaths, type HelmValues, type UserValues } from './helm-values.js';
 
 type KeyNode = MapNode | { kind: 'free' } | { kind: 'leaf' };
@@ -272,7 +273,8 @@ export function lintValues(keys: ChartKeys, layers: readonly ValuesLayer[]): Lin
   for (const layer of layers) {
     for (const p of valuePaths(layer.values)) {
       if (isKnownPath(keys, p)) continue;
-      const path = formatPath(p);
+      // Keys are named, never echoed when they do not look like keys (they may be a file's secrets).
+      const path = formatPath(p.map(printableKey));
       const id = `${layer.source}\0${path}`;
       if (seen.has(id)) continue;
       seen.add(id);

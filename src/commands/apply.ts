@@ -11,7 +11,8 @@ import { parseCommandWords } from '../grammar.js';
 import type { Streams } from './index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
-import { readText } from '../adapters/fs.js';
+import { readInputFile } from '../adapters/fs.js';
+import { MAX_INPUT_BYTES } from '../input.js';
 import type { Catalogue, AddonManifest } from '../catalogue.js';
 import { applySpecs, parseApplyFile, specFromRecord } from '../lifecycle/apply-file.js';
 import type { Journal } from '../engine/journal.js';
@@ -53,12 +54,7 @@ export async function runApply(words: string[], globals: GlobalOptions, outputOf
   if (file === undefined) throw new UsageError('apply needs a file: mk8s-addons apply -f FILE (see "mk8s-addons apply --help")');
   const prune = options.has('--prune');
 
-  let text: string | undefined;
-  try {
-    text = await readText(file);
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a folder' : (err as Error).message}; give the YAML file with -f FILE`);
-  }
+  const text = await readInputFile(file, file, MAX_INPUT_BYTES);
   if (text === undefined) throw new UsageError(`${file} does not exist; give the YAML file with -f FILE`);
   // Invalid input fails here, before anything on the node is touched.
   const catalogue = await loadCatalogue();

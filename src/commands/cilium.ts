@@ -11,7 +11,7 @@ import type { Streams } from './index.js';
 import { EXIT, PreconditionError } from '../errors.js';
 import { resolveSnapPaths, nodeFiles } from '../node/node.js';
 import { loadJournal } from '../engine/journal.js';
-import { exists } from '../adapters/fs.js';
+import { assertTrusted, exists } from '../adapters/fs.js';
 import { runAttached, withoutProxy, type Command } from '../adapters/process.js';
 import { resolveTool } from '../adapters/tools.js';
 import { agentCli } from '../addons/cilium.js';
@@ -21,7 +21,10 @@ export async function ciliumCliCommand(snap: string, snapData: string, version: 
   const run = path.join(snapData, 'var', 'run', 'cilium');
   const env = { CILIUM_SOCK: path.join(run, 'cilium.sock'), CILIUM_HEALTH_SOCK: path.join(run, 'health.sock'), CILIUM_MONITOR_SOCK: path.join(run, 'monitor1_2.sock') };
   const copy = path.join(snapData, 'bin', `cilium-${version}`);
-  if (await exists(copy)) return { cmd: [copy, [...args]], env };
+  if (await exists(copy)) {
+    await assertTrusted(copy, "the agent's CLI");
+    return { cmd: [copy, [...args]], env };
+  }
   return { cmd: [(await resolveTool('kubectl', snap)).path, ['--kubeconfig', kubeconfig, '-n', 'kube-system', 'exec', 'ds/cilium', '-c', 'cilium-agent', '--', agentCli(version), ...args]], env };
 }
 

@@ -14,7 +14,7 @@ import { withoutProxy } from '../adapters/process.js';
 import { detectLayout, nodeFiles, readSandboxMarker, resolveSnapPaths, type SnapPaths } from '../node/node.js';
 import { isNode } from '../node/preflight.js';
 import { loadJournal, journalPath, type Journal } from '../engine/journal.js';
-import { lockPath } from '../engine/lock.js';
+import { readLockOwner } from '../engine/lock.js';
 import { didYouMean } from '../text.js';
 import type { Catalogue } from '../catalogue.js';
 import type { ServiceManager } from '../engine/services.js';
@@ -59,12 +59,7 @@ function checkAddonName(name: string, catalogue: Catalogue, journal: Journal): v
 async function operationRunning(paths: SnapPaths, journal: Journal): Promise<boolean> {
   const op = journal.operation;
   if (!op) return false;
-  let holder: { pid?: number } | undefined;
-  try {
-    holder = JSON.parse((await readText(lockPath(paths.snapData))) ?? 'null') as { pid?: number } | undefined;
-  } catch {
-    return false;
-  }
+  const holder = await readLockOwner(paths.snapData);
   if (!holder || holder.pid !== op.pid) return false;
   try {
     process.kill(op.pid, 0);

@@ -13,7 +13,8 @@ import { loadJournal, mergeSteps, saveJournal } from './journal.js';
 import type { EventSink, StepStatus } from '../output/events.js';
 import { kindImpl } from './kinds/index.js';
 import { fileState } from '../adapters/fs.js';
-import { Mk8sError, StepError, UsageError } from '../errors.js';
+import { Mk8sError, PreconditionError, StepError, UsageError } from '../errors.js';
+import { isApiUnreachable } from '../adapters/kube-http.js';
 import { daemonFor } from '../node/node.js';
 import semverGt from 'semver/functions/gt.js';
 
@@ -115,34 +116,94 @@ function rendererFor(opts: EngineOptions): 'default' | 'simple' | 'silent' {
   return opts.sink.mode === 'json' ? 'silent' : opts.sink.mode === 'pretty' && process.stdout.isTTY ? 'default' : 'simple';
 }
 
-/** Undoes operation steps (newest first), reporting each; used by rollback and crash recovery. */
+/** How long to wait before the next round of retries (the API server may be restarting). */
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+
+/**
+ * Undoes operation steps (newest first), reporting each; used by rollback and crash recovery. An undo
+ * that fails does not stop the others: every step that can be undone is (the node-local ones do not need
+ * the API server), then those that failed because the API server could not be reached are retried with
+ * backoff within --timeout. What still failed stays in the journal's operation for the next run, and the
+ * error names it. A journal write that fails (a full disk) does not stop the undos either: they are
+ * idempotent, so a step undone but still listed is undone again, harmlessly, by the next run.
+ */
 async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], label: string, setPhase: (p: string) => void): Promise<void> {
   const Listr = await listr();
   const opts = run.opts;
   // Undo runs to the end even after Ctrl+C: its child processes get a signal of their own.
   const ctx: StepContext = { ...run.ctx, signal: new AbortController().signal };
-  const tasks = [...steps].reverse().map((s) => ({
-    title: `${label} ${s.phase}`,
-    task: async () => {
-      setPhase(s.phase);
-      const did = await kindImpl(s.kind).undo(ctx, s.record);
-      const op = journal.operation;
-      if (op) {
-        op.steps = op.steps.filter((x) => x !== s);
-        await saveJournal(opts.base.paths.snapData, journal);
-      }
-      if (did !== false) run.changed++;
-      opts.sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
-    },
-  }));
-  tasks.push({
-    title: `${label}: service restarts`,
-    task: async () => {
-      setPhase(`${label}/restarts`);
+  const failed = new Map<OperationStep, unknown>();
+  let journalError: unknown;
+  const save = async () => {
+    try {
+      await saveJournal(opts.base.paths.snapData, journal);
+      journalError = undefined;
+    } catch (err) {
+      journalError = err;
+    }
+  };
+  const undoOne = async (s: OperationStep) => {
+    setPhase(s.phase);
+    let did: boolean | void;
+    try {
+      did = await kindImpl(s.kind).undo(ctx, s.record);
+    } catch (err) {
+      failed.set(s, err);
+      opts.sink.step({ phase: s.phase, status: 'failed', changed: false, summary: `undo failed: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    failed.delete(s);
+    const op = journal.operation;
+    if (op) {
+      op.steps = op.steps.filter((x) => x !== s);
+      await save();
+    }
+    if (did !== false) run.changed++;
+    opts.sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
+  };
+  const newestFirst = [...steps].reverse();
+  const tasks = newestFirst.map((s) => ({ title: `${label} ${s.phase}`, task: () => undoOne(s) }));
+  // Restarts first: restarting the API server (its args were restored) may be what brings it back.
+  let restartError: unknown;
+  const restarts = async () => {
+    setPhase(`${label}/restarts`);
+    try {
       await run.flush(ctx.signal);
+    } catch (err) {
+      restartError ??= err;
+    }
+  };
+  tasks.push({ title: `${label}: service restarts`, task: restarts });
+  tasks.push({
+    title: `${label}: retry what needs the API server`,
+    task: async () => {
+      const deadline = Date.now() + opts.base.timeoutMs;
+      for (let round = 0; [...failed.values()].some(isApiUnreachable) && Date.now() < deadline; round++) {
+        const delay = Math.min(RETRY_DELAYS_MS[Math.min(round, RETRY_DELAYS_MS.length - 1)] as number, Math.max(0, deadline - Date.now()));
+        opts.sink.note(`${label}/retry`, `the API server cannot be reached; retrying ${[...failed.keys()].filter((s) => isApiUnreachable(failed.get(s))).map((s) => s.phase).join(', ')} in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        for (const s of newestFirst) if (isApiUnreachable(failed.get(s))) await undoOne(s);
+      }
+      if (run.pending.size > 0) await restarts();
     },
   });
   await new Listr(tasks, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false }).run();
+  if (journalError !== undefined) await save();
+  if (journalError !== undefined && failed.size === 0) {
+    // Every step is undone: the node is as before. The journal may still list some; undoing them again changes nothing.
+    opts.sink.note(label, `the journal could not be updated (${(journalError as Error).message}); the next run undoes the listed steps again, which changes nothing`);
+    journalError = undefined;
+  }
+  if (restartError !== undefined && failed.size === 0) throw restartError;
+  if (failed.size > 0) {
+    const list = newestFirst.filter((s) => failed.has(s));
+    const first = failed.get(list[0] as OperationStep);
+    const why = first instanceof Error ? first.message : String(first);
+    setPhase((list[0] as OperationStep).phase);
+    throw new StepError(
+      `${list.length} step(s) could not be undone (${list.map((s) => s.phase).join(', ')}): ${why}; every other step was undone; ${journalError === undefined ? 'the journal keeps these and the next mk8s-addons run undoes them first' : 'and the journal could not be written either'}`,
+    );
+  }
 }
 
 /**
@@ -293,9 +354,11 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     try {
       await undoSteps(run, journal, applied, 'rollback: undo', (p) => (phase = p));
       journal.operation = null;
-      await saveJournal(snapData, journal);
+      await saveJournal(snapData, journal).catch((saveErr: unknown) => {
+        opts.sink.note(failedPhase, `the journal could not record the rollback (${(saveErr as Error).message}); the next run undoes those steps again, which changes nothing`);
+      });
     } catch (undoErr) {
-      throw new StepError(`${message}; and the rollback failed in phase ${phase}: ${(undoErr as Error).message}; the journal keeps the remaining steps and the next run will retry them`, { phase: failedPhase });
+      throw new StepError(`${message}; and the rollback is incomplete: ${(undoErr as Error).message}`, { phase: failedPhase });
     }
     throw wrap(err, failedPhase, 'rolled back');
   }
@@ -332,6 +395,8 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
 function wrap(err: unknown, phase: string, suffix?: string): Error {
   const message = err instanceof Error ? err.message : String(err);
   const text = suffix ? `${message} (${suffix})` : message;
+  // A condition of the node met by a step (a full disk, a read-only folder): exit 3, named by its phase.
+  if (err instanceof PreconditionError && err.phase === undefined) return new PreconditionError(text, { phase, cause: err });
   if (err instanceof Mk8sError && !(err instanceof StepError)) return err;
   return new StepError(text, { phase, cause: err });
 }

@@ -5,9 +5,9 @@
  * snapshot of every node file mk8s-addons changed, as it was before its first change (for reset).
  */
 import path from 'node:path';
-import type { StepKind } from '../catalogue.js';
+import { STEP_KINDS, type StepKind } from '../catalogue.js';
 import type { FileState } from '../adapters/fs.js';
-import { listDir, readText, removeFile, writeAtomic } from '../adapters/fs.js';
+import { assertTrusted, listDir, pathInfo, readText, removeFile, writeAtomic } from '../adapters/fs.js';
 import type { UndoRecord } from './step.js';
 import { PreconditionError } from '../errors.js';
 
@@ -64,18 +64,110 @@ export const journalPath = (snapData: string): string => path.join(snapData, 'va
 
 export async function loadJournal(snapData: string): Promise<Journal> {
   const file = journalPath(snapData);
-  const text = await readText(file);
-  if (text === undefined) return emptyJournal();
-  let data: Journal;
+  const restore = `restore it from ${file}.bak or remove it if the node has no addons from mk8s-addons`;
+  const info = await pathInfo(file);
+  if (info === undefined) return emptyJournal();
+  if (info.type !== 'file') throw new PreconditionError(`the journal ${file} is not a regular file (it is a ${info.type}); ${restore}`);
+  // Root writes back what the journal says: someone else must not be able to change it.
+  await assertTrusted(file, 'the journal');
+  const text = (await readText(file)) ?? '';
+  let data: unknown;
   try {
-    data = JSON.parse(text) as Journal;
+    data = JSON.parse(text);
   } catch (err) {
-    throw new PreconditionError(`the journal ${file} is not valid JSON (${(err as Error).message}); restore it from ${file}.bak or remove it if the node has no addons from mk8s-addons`);
+    throw new PreconditionError(`the journal ${file} is not valid JSON (${(err as Error).message}); ${restore}`);
   }
-  if (data.format !== JOURNAL_FORMAT) {
+  if (isObject(data) && data.format !== JOURNAL_FORMAT && typeof data.format === 'number') {
     throw new PreconditionError(`the journal ${file} has format ${data.format}, this mk8s-addons reads format ${JOURNAL_FORMAT}; use the mk8s-addons version that wrote it`);
   }
-  return data;
+  const problem = journalProblem(data);
+  if (problem) throw new PreconditionError(`the journal ${file} is damaged: ${problem}; ${restore}`);
+  return data as Journal;
+}
+
+type Json = unknown;
+const isObject = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: Json): v is string => typeof v === 'string';
+const describe = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v);
+
+const fileStateOk = (st: Json): boolean =>
+  isObject(st) && (st.exists === false || (st.exists === true && isString(st.content) && typeof st.mode === 'number' && typeof st.uid === 'number' && typeof st.gid === 'number'));
+
+/** What an undo record of each kind must hold for its undo to run (`string?`: a string or null). */
+const RECORD_FIELDS: Record<StepKind, (r: Record<string, Json>) => string | undefined> = {
+  file: (r) => need(r, { path: 'string', previous: 'object' }) ?? (fileStateOk(r.previous) ? undefined : 'previous is not a file state'),
+  'args-flag': (r) => need(r, { file: 'string', flag: 'string', previousLine: 'string?' }),
+  lock: (r) => need(r, { path: 'string' }),
+  rename: (r) => need(r, { renames: 'list' }) ?? ((r.renames as Json[]).every((x) => Array.isArray(x) && x.length === 2 && x.every(isString)) ? undefined : 'renames must be [from, to] pairs'),
+  service: (r) => (r.restart === true ? undefined : need(r, { daemon: 'string' })),
+  process: (r) => (r.undo === null || (Array.isArray(r.undo) && isString(r.undo[0]) && Array.isArray(r.undo[1]) && r.undo[1].every(isString)) ? undefined : 'undo must be null or a [file, args] command'),
+  link: (r) => need(r, { deleted: 'list' }),
+  'kube-apply': (r) => ('recreate' in r ? need(r, { recreate: 'list' }) : need(r, { objects: 'list' })),
+  'kube-configmap': (r) => need(r, { name: 'string', namespace: 'string', ...(r.existed ? { key: 'string' } : {}) }),
+  'kube-wait': () => undefined,
+  'kube-restart-pods': () => undefined,
+  'helm-release': (r) => need(r, { helm: 'string', release: 'string', namespace: 'string' }) ?? (r.leftovers === undefined || (isObject(r.leftovers) && isObject(r.leftovers.spec) && Array.isArray(r.leftovers.existed)) ? undefined : 'leftovers must hold spec and existed'),
+  'pod-file': (r) => need(r, { path: 'string', previous: 'object' }) ?? (fileStateOk(r.previous) ? undefined : 'previous is not a file state'),
+};
+
+function need(r: Record<string, Json>, fields: Record<string, 'string' | 'string?' | 'object' | 'list'>): string | undefined {
+  for (const [k, t] of Object.entries(fields)) {
+    const v = r[k];
+    const ok = t === 'string' ? isString(v) : t === 'string?' ? v === null || isString(v) : t === 'object' ? isObject(v) : Array.isArray(v);
+    if (!ok) return `${k} is ${v === undefined ? 'missing' : describe(v)}, not ${t === 'list' ? 'a list' : t === 'object' ? 'an object' : t === 'string?' ? 'a string or null' : 'a string'}`;
+  }
+  return undefined;
+}
+
+function stepProblem(s: Json, at: string, operation: boolean): string | undefined {
+  if (!isObject(s)) return `${at} is ${describe(s)}, not a step`;
+  if (!isString(s.phase) || s.phase === '') return `${at}.phase is not a phase name`;
+  if (!isString(s.kind) || !(STEP_KINDS as readonly string[]).includes(s.kind)) return `${at}.kind ${JSON.stringify(s.kind)} is not a step kind (${STEP_KINDS.join(', ')})`;
+  if (!isString(s.addon)) return `${at}.addon is not an addon name`;
+  if (!isObject(s.record)) return `${at}.record is ${describe(s.record)}, not an undo record`;
+  const bad = RECORD_FIELDS[s.kind as StepKind](s.record);
+  if (bad) return `${at}.record (${s.kind}): ${bad}`;
+  if (operation && s.state !== 'applying' && s.state !== 'applied') return `${at}.state is ${JSON.stringify(s.state)}, not "applying" or "applied"`;
+  return undefined;
+}
+
+function stepsProblem(steps: Json, at: string, operation: boolean): string | undefined {
+  if (!Array.isArray(steps)) return `${at} is ${steps === undefined ? 'missing' : describe(steps)}, not a list of steps`;
+  for (const [i, s] of steps.entries()) {
+    const p = stepProblem(s, `${at}[${i}]`, operation);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+/** Why `data` is not a journal of this format (the path of the first bad field), or undefined. */
+export function journalProblem(data: Json): string | undefined {
+  if (!isObject(data)) return `it holds ${describe(data)}, not a journal object`;
+  if (data.format !== JOURNAL_FORMAT) return `format is ${data.format === undefined ? 'missing' : describe(data.format)}, not ${JOURNAL_FORMAT}`;
+  if (!isObject(data.addons)) return `addons is ${data.addons === undefined ? 'missing' : describe(data.addons)}, not an object`;
+  for (const [name, a] of Object.entries(data.addons)) {
+    const at = `addons.${name}`;
+    if (!isObject(a)) return `${at} is ${describe(a)}, not an addon record`;
+    for (const k of ['version', 'requested'] as const) if (a[k] !== null && !isString(a[k])) return `${at}.${k} is ${describe(a[k])}, not a string or null`;
+    for (const k of ['args', 'options'] as const) if (!isObject(a[k])) return `${at}.${k} is ${a[k] === undefined ? 'missing' : describe(a[k])}, not an object`;
+    const p = stepsProblem(a.steps, `${at}.steps`, false);
+    if (p) return p;
+    if (a.history !== undefined && !Array.isArray(a.history)) return `${at}.history is ${describe(a.history)}, not a list`;
+  }
+  const op = data.operation;
+  if (op !== null) {
+    if (!isObject(op)) return `operation is ${op === undefined ? 'missing' : describe(op)}, not an operation or null`;
+    if (op.type !== 'enable' && op.type !== 'disable') return `operation.type is ${JSON.stringify(op.type)}, not "enable" or "disable"`;
+    if (typeof op.pid !== 'number' || !isString(op.command) || !isString(op.startedAt)) return 'operation needs pid, command and startedAt';
+    const p = stepsProblem(op.steps, 'operation.steps', true);
+    if (p) return p;
+    if (op.addons !== undefined && !(Array.isArray(op.addons) && op.addons.every(isString))) return 'operation.addons is not a list of addon names';
+  }
+  if (!isObject(data.snapshot)) return `snapshot is ${data.snapshot === undefined ? 'missing' : describe(data.snapshot)}, not an object`;
+  for (const [rel, st] of Object.entries(data.snapshot)) {
+    if (!fileStateOk(st)) return `snapshot["${rel}"] is not a file state`;
+  }
+  return undefined;
 }
 
 /** Writes the journal atomically (the previous one is kept as journal.json.bak). */

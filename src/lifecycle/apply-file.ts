@@ -13,6 +13,7 @@ import type { AddonManifest, Catalogue } from '../catalogue.js';
 import type { AddonSpec } from '../grammar.js';
 import { plan } from '../planner.js';
 import { didYouMean } from '../text.js';
+import { checkExpansion } from '../input.js';
 import { formatPath, loadWithLines, type YamlPath } from './yaml-lines.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
@@ -84,6 +85,7 @@ export function parseApplyFile(text: string, file: string): ApplyFile {
     const line = e.mark ? e.mark.line + 1 : 1;
     throw new UsageError(`${file}:${line}: invalid YAML: ${e.reason ?? e.message.split('\n')[0]}`);
   }
+  checkExpansion(located.data, file);
   if (located.data === undefined || located.data === null) {
     throw new UsageError(`${file}: the file is empty; list the addons under "addons:", such as addons: [{ name: dns }]`);
   }

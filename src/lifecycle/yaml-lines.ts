@@ -5,6 +5,7 @@
  * its key (`cluster.yaml:7: addons[1].version: ...`). Pure.
  */
 import yaml from 'js-yaml';
+import { printableKey } from '../input.js';
 
 /** A path into a YAML document: mapping keys and sequence indexes, outermost first. */
 export type YamlPath = readonly (string | number)[];
@@ -115,7 +116,9 @@ export function loadWithLines(text: string, filename: string): LocatedYaml {
 /** `addons[1].values.hubble` (keys that are not plain words are quoted: `values["a.b"]`). */
 export function formatPath(path: YamlPath): string {
   let out = '';
-  for (const seg of path) {
+  for (const key of path) {
+    // A key that does not look like one is described, not echoed (it may be a secret of a file that is no apply file).
+    const seg = typeof key === 'number' ? key : printableKey(key);
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
     else out += `[${JSON.stringify(seg)}]`;

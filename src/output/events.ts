@@ -5,6 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { OutputMode } from '../grammar.js';
+import { redactSecrets } from '../errors.js';
 
 export type StepStatus = 'started' | 'done' | 'skipped' | 'failed' | 'undone' | 'would-change';
 
@@ -30,7 +31,7 @@ export interface EventSink {
 
 export function createSink(mode: OutputMode, out: Writable): EventSink {
   const notes: string[] = [];
-  const emit = (e: Record<string, unknown>) => out.write(`${JSON.stringify(e)}\n`);
+  const emit = (e: Record<string, unknown>) => out.write(`${redactSecrets(JSON.stringify(e))}\n`);
   return {
     mode,
     step(e) {
@@ -38,7 +39,7 @@ export function createSink(mode: OutputMode, out: Writable): EventSink {
     },
     note(phase, message) {
       if (mode === 'json') emit({ type: 'note', phase, message });
-      else notes.push(`${phase}: ${message}`);
+      else notes.push(redactSecrets(`${phase}: ${message}`));
     },
     error(e) {
       if (mode === 'json') emit({ type: 'error', ...e });

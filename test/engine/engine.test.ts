@@ -6,39 +6,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { runCli, CLI } from '../support/cli.js';
-import { makeNode, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
+import { runCli, spawnCli as spawnWith, waitFor } from '../support/cli.js';
+import { withNode, oldContainerdTemplate, nodeTree, serviceLog, jsonEvents, TEST_ADDONS, type TestNode } from '../support/node.js';
 
 const env = { MK8S_ADDONS_ADDONS_DIR: TEST_ADDONS };
 const cli = (n: TestNode, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli([...args, ...n.flags, '--output', 'json'], { env: { ...env, ...extraEnv } });
 
+const spawnCli = (args: string[]) => spawnWith(args, env);
+
 const NETDEMO_PHASES = ['apiserver-flag', 'kubelet-domain', 'flanneld-stop', 'flannel-lock', 'cni-config', 'cni-set-aside', 'containerd-bin-dir', 'marker', 'restarts'].map((s) => `enable/netdemo/${s}`);
-
-function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | void) {
-  return async () => {
-    const n = makeNode(era);
-    try {
-      await fn(n);
-    } finally {
-      n.cleanup();
-    }
-  };
-}
-
-/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap. */
-function oldContainerdTemplate(n: TestNode) {
-  const file = path.join(n.snapData, 'args', 'containerd-template.toml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
-}
 
 for (const era of ['1.20', '1.35'] as const) {
   test(
     `${era}: enable applies every step kind, a second enable changes nothing, disable restores byte-identical files`,
     withNode(era, (n) => {
-      oldContainerdTemplate(n);
+      oldContainerdTemplate(n.snapData);
       const before = nodeTree(n);
       const r = cli(n, ['enable', 'netdemo']);
       assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -91,7 +75,7 @@ for (const era of ['1.20', '1.35'] as const) {
 test(
   'dry-run runs every check, shows diffs and before/after lines, and changes nothing',
   withNode('1.35', (n) => {
-    oldContainerdTemplate(n);
+    oldContainerdTemplate(n.snapData);
     const before = nodeTree(n);
     const r = cli(n, ['enable', 'netdemo', '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
@@ -141,7 +125,7 @@ test(
 test(
   'crash safety: killed at every step boundary, the next run converges and disable restores the tree',
   withNode('1.35', (n) => {
-    oldContainerdTemplate(n);
+    oldContainerdTemplate(n.snapData);
     const pristine = nodeTree(n);
     const clean = cli(n, ['enable', 'netdemo']);
     assert.equal(clean.code, 0, clean.stderr);
@@ -173,23 +157,6 @@ test(
   }),
 );
 
-function spawnCli(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' } });
-  let stdout = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, done, out: () => stdout, err: () => stderr };
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test(
   'the lock: a second operation waits, then exits 3 naming the holder; a dead holder is taken over',

@@ -75,6 +75,26 @@ export function treeDigest(dir: string, skip: (rel: string) => boolean = () => f
 /** The node's own files: everything under $SNAP_DATA except mk8s-addons's journal. */
 export const nodeTree = (n: TestNode) => treeDigest(n.snapData, (rel) => rel.startsWith(path.join('var', 'mk8s-addons')));
 
+/** Every file and folder under $SNAP_DATA with its mode (and content digest), the journal's folder aside. */
+export function fullTree(n: TestNode): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const full = path.join(d, name);
+      const rel = path.relative(n.snapData, full);
+      if (rel === path.join('var', 'mk8s-addons')) continue;
+      const st = lstatSync(full);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isDirectory()) {
+        out[`${rel}/`] = mode;
+        walk(full);
+      } else out[rel] = `${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)} ${mode}`;
+    }
+  };
+  walk(n.snapData);
+  return out;
+}
+
 export function serviceLog(n: TestNode): { action: string; daemon: string; result: string }[] {
   try {
     return readFileSync(path.join(n.sandbox, 'services', 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -85,4 +105,22 @@ export function serviceLog(n: TestNode): { action: string; daemon: string; resul
 
 export function jsonEvents(stdout: string): Record<string, unknown>[] {
   return stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A test body on a fresh node of `era`, removed afterwards whatever happens. */
+export function withNode(era: '1.20' | '1.35', fn: (n: TestNode) => Promise<void> | void) {
+  return async () => {
+    const n = makeNode(era);
+    try {
+      await fn(n);
+    } finally {
+      n.cleanup();
+    }
+  };
+}
+
+/** MicroK8s before 1.20's fix: containerd's CNI bin_dir under the read-only snap (netdemo edits it). */
+export function oldContainerdTemplate(snapData: string): void {
+  const file = path.join(snapData, 'args', 'containerd-template.toml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('bin_dir = "${SNAP_DATA}/opt', 'bin_dir = "${SNAP}/opt'));
 }

@@ -120,14 +120,17 @@ const argsFlagKind: StepKindImpl = {
     const flag = record.flag as string;
     const previousLine = record.previousLine as string | null;
     const text = await fs.readText(file);
-    if (text === undefined) return;
-    if (record.fileExisted === false && removeFlag(text, flag) === '') return fs.removeFile(file);
+    if (text === undefined) return false;
+    if (record.fileExisted === false && removeFlag(text, flag) === '') {
+      await fs.removeFile(file);
+      return true;
+    }
     // The exact previous line back in its place, or the flag's absence.
     const restored = previousLine === null ? removeFlag(text, flag) : replaceFlagLine(text, flag, previousLine);
-    if (restored !== text) {
-      await fs.writeAtomic(file, restored);
-      ctx.requestRestart(path.basename(file), `${flag} restored`);
-    }
+    if (restored === text) return false;
+    await fs.rewriteForUndo(file, restored);
+    ctx.requestRestart(path.basename(file), `${flag} restored`);
+    return true;
   },
 };
 
@@ -163,7 +166,9 @@ const lockKind: StepKindImpl = {
     };
   },
   async undo(_ctx, record) {
-    if (record.existed === false) await fs.removeFile(record.path as string);
+    if (record.existed !== false || !(await fs.exists(record.path as string))) return false;
+    await fs.removeFile(record.path as string);
+    return true;
   },
 };
 
@@ -198,9 +203,14 @@ const renameKind: StepKindImpl = {
     };
   },
   async undo(_ctx, record) {
+    let did = false;
     for (const [from, to] of [...(record.renames as [string, string][])].reverse()) {
-      if ((await fs.exists(to)) && !(await fs.exists(from))) await fs.rename(to, from);
+      if ((await fs.exists(to)) && !(await fs.exists(from))) {
+        await fs.rename(to, from);
+        did = true;
+      }
     }
+    return did;
   },
 };
 
