@@ -83,6 +83,7 @@ test('phase names are stable and hierarchical', () => {
     'enable/cilium/allow-privileged',
     'enable/cilium/kubelet-cni-bin-dir',
     'enable/cilium/containerd-cni-bin-dir',
+    'enable/cilium/containerd-cilium-sock',
     'enable/cilium/service-restarts',
     'enable/cilium/flanneld-stop',
     'enable/cilium/flannel-lock',
@@ -93,6 +94,7 @@ test('phase names are stable and hierarchical', () => {
     'enable/cilium/cni-set-aside',
     'enable/cilium/calico-remove',
     'enable/cilium/calico-manifest-aside',
+    'enable/cilium/agent-cli-copy',
     'enable/cilium/agent-cli',
     'enable/cilium/restart-pods',
   ]);
