@@ -46,6 +46,8 @@ echo "== \$SNAP_DATA/bin/cilium status --brief (the CLI copied out of the agent'
 echo
 echo "== mk8s-addons datapath --netns (the agent's eBPF programs, read from the kernel)"
 netns="$("${cli[@]}" sandbox status --dir "$dir" --output json | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).netns))')"
+# CoreDNS was just restarted onto Cilium: its endpoint gets its program once the agent has built it.
+for _ in $(seq 1 30); do "${cli[@]}" datapath --netns "$netns" >/dev/null 2>&1 && break; sleep 1; done
 "${cli[@]}" datapath --netns "$netns" || true
 step enable hubble
 step status
