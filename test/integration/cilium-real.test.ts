@@ -156,6 +156,20 @@ describe('the real Cilium agent on a 1.20 sandbox node', { skip, concurrency: fa
     assert.equal(existsSync(`/run/netns/${podNs}`), false, "the pod's namespace went with it (CNI DEL)");
   });
 
+  test('an upgrade that changes the agent pod replaces it: the old agent stops, the new one starts and the datapath is complete again', async () => {
+    const before = JSON.parse(readFileSync(path.join(sb.dir, 'node', 'kubelet.json'), 'utf8')) as { agents: { pid: number; pod: string }[] };
+    assert.equal(before.agents.length, 1);
+    const upgrade = sb.cli(['enable', 'cilium', '--set', 'podAnnotations.mk8s-test=upgrade', '--timeout', '3m']);
+    assert.equal(upgrade.code, 0, `${upgrade.stdout}\n${upgrade.stderr}`);
+    const after = JSON.parse(readFileSync(path.join(sb.dir, 'node', 'kubelet.json'), 'utf8')) as { agents: { pid: number; pod: string }[]; pods: Record<string, string> };
+    assert.equal(after.agents.length, 1, 'one agent runs');
+    assert.notEqual(after.agents[0]!.pod, before.agents[0]!.pod, 'the DaemonSet replaced the pod');
+    assert.notEqual(after.agents[0]!.pid, before.agents[0]!.pid);
+    assert.equal(existsSync(`/proc/${before.agents[0]!.pid}`), false, 'the old agent stopped');
+    assert.equal(after.pods[after.agents[0]!.pod], 'real cilium-agent (ready)');
+    assert.equal(await settle(async () => datapath().code, 0), 0, 'the new agent took over the datapath');
+  });
+
   test('a detached tcx program is reported broken, naming the interface and the hook', async () => {
     const kernel = JSON.parse((await run(['ip', ['netns', 'exec', ns(), 'python3', path.join(process.cwd(), 'scripts', 'tcx-query.py')]])).stdout) as { attachments: { ifname: string; hook: string; link_id: number }[] };
     const link = kernel.attachments.find((a) => a.ifname === 'cilium_vxlan' && a.hook === 'ingress');
