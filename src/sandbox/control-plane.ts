@@ -719,6 +719,12 @@ async function newControlPlane(dir: string, token: string, nodes: number, bin: C
   };
 }
 
+/** The environment a daemon starts with: the one given, and for kwok its PATH prefix (kwokPathPrefix). */
+function daemonEnv(cp: ControlPlane, name: ControlPlaneComponent, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (name !== 'kwok' || !cp.kwokPathPrefix) return env;
+  return { ...env, PATH: `${cp.kwokPathPrefix}:${env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+}
+
 /**
  * Starts a local control plane in `opts.dir` and resolves once it is usable: /readyz answers, every
  * component is healthy, the fake nodes are Ready without taints, and the `default` ServiceAccount exists
@@ -759,8 +765,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
       const c = cp.components[name];
       if (!isRunning(c)) {
         progress(name);
-        const withPath = name === 'kwok' && cp.kwokPathPrefix ? { ...env, PATH: `${cp.kwokPathPrefix}:${env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } : env;
-        const s = await spawnDaemon(name, c, withPath);
+        const s = await spawnDaemon(name, c, daemonEnv(cp, name, env));
         started.push(s);
         cp.components[name] = s.state;
         // Recorded at once, so that a caller killed during the start still leaves findable pids.
@@ -837,7 +842,7 @@ export async function startComponent(
   const timeoutMs = opts.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
   const c = cp.components[name];
   if (isRunning(c)) return cp;
-  const s = await spawnDaemon(name, c, opts.env ?? process.env);
+  const s = await spawnDaemon(name, c, daemonEnv(cp, name, opts.env ?? process.env));
   cp.components[name] = s.state;
   writeState(cp);
   const waiter = new Waiter(Date.now() + timeoutMs, timeoutMs, [s], 'before it was healthy');

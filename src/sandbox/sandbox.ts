@@ -95,8 +95,9 @@ async function flannelLinkUp(netns: string): Promise<void> {
 /**
  * The sandbox's service manager: state files and a log, with the parts that can be real made real.
  * flanneld refuses to start while var/lock/no-flanneld exists (as MicroK8s's start script does) and brings
- * up flannel.1 when it starts; a restart of the apiserver (kubelite on 1.21+) restarts the real
- * kube-apiserver process with the environment mk8s-addons gives it. Other services are state only.
+ * up flannel.1 when it starts; a restart of the apiserver restarts the real kube-apiserver process, and a
+ * restart of kubelite (1.21+) its controller-manager, scheduler and kwok too, with the environment
+ * mk8s-addons gives it. Other services are state only.
  */
 export function sandboxServiceManager(info: Pick<SandboxInfo, 'dir' | 'snapData' | 'netns' | 'layout'>): ServiceManager {
   return sandboxManager(info.dir, {
@@ -108,7 +109,11 @@ export function sandboxServiceManager(info: Pick<SandboxInfo, 'dir' | 'snapData'
     async perform(action, daemon, env) {
       if (daemon === 'flanneld' && action !== 'stop' && info.netns) await flannelLinkUp(info.netns);
       if ((daemon === 'kubelite' || daemon === 'apiserver') && action !== 'stop' && (await exists(path.join(info.dir, 'cp', 'control-plane.json')))) {
-        await restartComponent(path.join(info.dir, 'cp'), 'kube-apiserver', { env });
+        // kubelite is one process holding the apiserver, controller-manager, scheduler and kubelet (kwok
+        // here): it restarts them all. A controller-manager left running across apiserver restarts can
+        // also stall on a dead watch connection (seen: no controller acted for minutes).
+        const components = daemon === 'kubelite' ? (['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const) : (['kube-apiserver'] as const);
+        for (const c of components) await restartComponent(path.join(info.dir, 'cp'), c, { env });
       }
     },
   });
