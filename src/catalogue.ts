@@ -3,6 +3,7 @@
  * Pure: takes already-parsed manifest data; reading the files is src/adapters/catalogue-files.ts.
  */
 import type { AddonManifest } from './catalogue-schema.js';
+import compareVersions from 'semver/functions/compare.js';
 import { CatalogueError } from './errors.js';
 
 /** Step kinds the engine knows how to check, apply and undo. */
@@ -31,13 +32,8 @@ export interface Catalogue {
   get(name: string): AddonManifest | undefined;
 }
 
-/** Compares plain x.y.z versions (pins are validated as such), oldest first. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
-}
+/** Compares plain x.y.z versions (pins are validated as such), oldest first: semver's order. */
+export { compareVersions };
 
 /** The pinned versions of an addon, oldest first. */
 export function pinnedVersions(addon: AddonManifest): string[] {

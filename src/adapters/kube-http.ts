@@ -122,39 +122,73 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
         req.end();
       });
     },
-    request<T>(method: string, apiPath: string, opts: { body?: unknown; contentType?: string; timeoutMs?: number } = {}) {
-      return new Promise<{ status: number; body: T }>((resolve, reject) => {
-        const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-        const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mk8s-addons' };
-        if (auth) headers.Authorization = auth;
-        if (payload) {
-          headers['Content-Type'] = opts.contentType ?? 'application/json';
-          headers['Content-Length'] = String(payload.length);
-        }
-        const req = (tls ? https : http).request(
-          { protocol: url.protocol, hostname: url.hostname, port: url.port, path: `${prefix}${apiPath}`, method, headers, agent, timeout: opts.timeoutMs ?? 30_000 },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let body: unknown = text;
-              try {
-                body = text ? JSON.parse(text) : undefined;
-              } catch {
-                // Not JSON (a proxy's error page): keep the text.
-              }
-              resolve({ status: res.statusCode ?? 0, body: body as T });
-            });
-          },
-        );
-        req.on('timeout', () => req.destroy(new Error(`no answer from ${shownServer} within ${opts.timeoutMs ?? 30_000} ms`)));
-        req.on('error', (err) => reject(new StepError(`cannot reach the API server ${shownServer}: ${err.message}; is MicroK8s running? (mk8s-addons start)`)));
-        if (payload) req.write(payload);
-        req.end();
-      });
+    async request<T>(method: string, apiPath: string, opts: { body?: unknown; contentType?: string; timeoutMs?: number } = {}) {
+      const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+      const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'mk8s-addons' };
+      if (auth) headers.Authorization = auth;
+      if (payload) headers['Content-Type'] = opts.contentType ?? 'application/json';
+      let r: HttpResponse;
+      try {
+        r = await httpRequest(new URL(`${prefix}${apiPath}`, url.origin), { method, headers, body: payload, agent, timeoutMs: opts.timeoutMs ?? 30_000 });
+      } catch (err) {
+        const message = (err as Error).message.replace(/^no answer within/, `no answer from ${shownServer} within`);
+        throw new StepError(`cannot reach the API server ${shownServer}: ${message}; is MicroK8s running? (mk8s-addons start)`);
+      }
+      let body: unknown = r.text;
+      try {
+        body = r.text ? JSON.parse(r.text) : undefined;
+      } catch {
+        // Not JSON (a proxy's error page): keep the text.
+      }
+      return { status: r.status, body: body as T };
     },
   };
+}
+
+export interface HttpResponse {
+  status: number;
+  /** The body as text. */
+  text: string;
+}
+
+export interface HttpOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** No answer within this time: the request is destroyed with "no answer within N ms" (default 30 s). */
+  timeoutMs?: number;
+  /** A keep-alive agent (with its TLS options), or none: one connection for this request. */
+  agent?: http.Agent;
+  /** TLS without an agent: the CA to trust, or no verification at all (self-signed health endpoints). */
+  ca?: string | Buffer;
+  insecure?: boolean;
+}
+
+/**
+ * The one HTTP(S) client for reads: the API client above and the sandbox's control plane (health
+ * endpoints, its admin calls) both send through it. Resolves with the status and the body's text, for
+ * error statuses too; rejects with the socket's error (a timeout: "no answer within N ms").
+ */
+export function httpRequest(target: URL, opts: HttpOptions = {}): Promise<HttpResponse> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const headers = { ...opts.headers };
+  if (opts.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(opts.body));
+  return new Promise((resolve, reject) => {
+    const common = { method: opts.method ?? 'GET', headers, agent: opts.agent ?? false, timeout: timeoutMs };
+    const req =
+      target.protocol === 'https:'
+        ? https.request(target, opts.agent ? common : { ...common, ca: opts.ca, rejectUnauthorized: opts.insecure !== true })
+        : http.request(target, common);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.end(opts.body);
+  });
 }
 
 /** Where the API serves a kind (the kinds mk8s-addons reads); undefined for others (the full client discovers them). */

@@ -129,8 +129,8 @@ export async function runStartStop(command: 'start' | 'stop', words: string[], g
     await runChecked(['snap', ['start', 'microk8s']], { env, timeoutMs });
   }
   if (command === 'start') {
-    const { waitNodeReady } = await import('../node/ready.js');
-    await waitNodeReady(globals.kubeconfig ?? path.join(paths.snapData, 'credentials', 'client.config'), timeoutMs);
+    const { waitReady } = await import('../lifecycle/readiness.js');
+    await waitReady(paths, globals.kubeconfig ?? path.join(paths.snapData, 'credentials', 'client.config'), timeoutMs);
   }
   note(command === 'start' ? 'MicroK8s is running and the node is Ready' : 'MicroK8s is stopped');
   if (json) io.stdout.write(`${JSON.stringify({ type: 'result', ok: true, changed: 1, restarts: {} })}\n`);

@@ -14,7 +14,7 @@ import type { AddonSpec } from '../grammar.js';
 import { plan } from '../planner.js';
 import { didYouMean } from '../text.js';
 import { checkExpansion } from '../input.js';
-import { formatPath, loadWithLines, type YamlPath } from './yaml-lines.js';
+import { YamlSyntaxError, formatPath, loadWithLines, type YamlPath } from './yaml-lines.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -79,11 +79,10 @@ function issueMessage(issue: v.BaseIssue<unknown>, path: YamlPath): string {
 export function parseApplyFile(text: string, file: string): ApplyFile {
   let located: ReturnType<typeof loadWithLines>;
   try {
-    located = loadWithLines(text, file);
+    located = loadWithLines(text);
   } catch (err) {
-    const e = err as { mark?: { line: number }; reason?: string; message: string };
-    const line = e.mark ? e.mark.line + 1 : 1;
-    throw new UsageError(`${file}:${line}: invalid YAML: ${e.reason ?? e.message.split('\n')[0]}`);
+    if (!(err instanceof YamlSyntaxError)) throw err;
+    throw new UsageError(`${file}:${err.line}: invalid YAML: ${err.reason}`);
   }
   checkExpansion(located.data, file);
   if (located.data === undefined || located.data === null) {

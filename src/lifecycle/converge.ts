@@ -5,6 +5,7 @@
 import type { PlannedAddon } from '../planner.js';
 import type { EnabledAddon } from '../engine/journal.js';
 import type { Catalogue } from '../catalogue.js';
+import compareVersions from 'semver/functions/compare.js';
 
 export type ChangeAction = 'enable' | 'upgrade' | 'downgrade' | 'reconfigure' | 'check' | 'disable';
 
@@ -24,13 +25,6 @@ const show = (v: unknown) => (v === undefined ? '(default)' : Array.isArray(v) ?
 function differences(before: Record<string, unknown>, after: Record<string, unknown>, skip?: string): string[] {
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => k !== skip).sort();
   return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => `${k} ${show(before[k])} -> ${show(after[k])}`);
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
 }
 
 /** The name of an addon's version argument (`version` for cilium), if it has one. */

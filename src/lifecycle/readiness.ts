@@ -5,6 +5,7 @@
 import { exists } from '../adapters/fs.js';
 import { nodeFiles, type SnapPaths } from '../node/node.js';
 import { PreconditionError } from '../errors.js';
+import { pollUntil } from '../poll.js';
 
 export interface Readiness {
   /** Node Ready and service/kubernetes present. */
@@ -40,12 +41,16 @@ export function formatDuration(ms: number): string {
 
 /** Polls until ready; a PreconditionError (exit 3) with the last reason when `timeoutMs` passes. */
 export async function waitReady(paths: SnapPaths, kubeconfig: string, timeoutMs: number): Promise<Readiness> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await readiness(paths, kubeconfig);
-    if (r.ready) return r;
-    const left = end - Date.now();
-    if (left <= 0) throw new PreconditionError(`MicroK8s is not ready after ${formatDuration(timeoutMs)}: ${r.reason}; ${r.hint}, or raise --timeout`);
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1000, left)));
-  }
+  let last: Readiness | undefined;
+  return pollUntil(
+    async () => {
+      last = await readiness(paths, kubeconfig);
+      return last.ready ? { done: true, value: last } : { done: false, reason: last.reason };
+    },
+    {
+      timeoutMs,
+      intervalMs: 1000,
+      timedOut: (reason) => new PreconditionError(`MicroK8s is not ready after ${formatDuration(timeoutMs)}: ${reason}; ${last?.hint ?? STOPPED_HINT}, or raise --timeout`),
+    },
+  );
 }

@@ -1,10 +1,9 @@
 /**
- * YAML with line numbers: js-yaml gives values, not positions, so this reads its node events
- * (`listener`: one `open` and one `close` per node, properly nested) and keeps the line where each
- * mapping key and each sequence item starts, by path. Errors about a value can then name the line of
- * its key (`cluster.yaml:7: addons[1].version: ...`). Pure.
+ * YAML with line numbers, from the `yaml` package's parser, which keeps each node's source range; its
+ * LineCounter turns offsets into lines. Errors about a value can then name the line of its key
+ * (`cluster.yaml:7: addons[1].version: ...`). Pure.
  */
-import yaml from 'js-yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Alias, type Node } from 'yaml';
 import { printableKey } from '../input.js';
 
 /** A path into a YAML document: mapping keys and sequence indexes, outermost first. */
@@ -17,89 +16,71 @@ export interface LocatedYaml {
   lineOf(path: YamlPath): number;
 }
 
-interface Frame {
-  start: number;
-  kind: string | null;
-  result: unknown;
-  children: Frame[];
-}
-
-/** Where the node that starts at or after `pos` really begins: past blanks, line breaks and comments. */
-function nodeStart(text: string, pos: number): number {
-  let i = pos;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
-    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1] as string))) {
-      while (i < text.length && text[i] !== '\n') i++;
-    } else break;
+/** A document that is not YAML: the 1-based line of the first error and what is wrong there. */
+export class YamlSyntaxError extends Error {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`line ${line}: ${reason}`);
   }
-  return i;
-}
-
-/** 1-based line numbers of offsets. */
-function lineIndex(text: string): (offset: number) => number {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text[i] === '\n') starts.push(i + 1);
-  return (offset) => {
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((starts[mid] as number) <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo + 1;
-  };
 }
 
 const pathKey = (path: YamlPath) => JSON.stringify(path);
 
 /**
- * Parses one YAML document with the core schema (no timestamps: a date stays a string) and maps paths
- * to lines. Throws js-yaml's YAMLException (with `mark.line`) on a syntax error.
+ * Parses one YAML document with the YAML 1.2 core schema (no timestamps: a date stays a string; unique
+ * keys) and maps paths to lines. Throws a YamlSyntaxError on a syntax error or more than one document.
+ * Aliases resolve to one shared value per anchor, without a count limit: the caller's checkExpansion
+ * (src/input.ts) refuses a document that expands too far, with its own message.
  */
-export function loadWithLines(text: string, filename: string): LocatedYaml {
-  const root: Frame = { start: 0, kind: null, result: undefined, children: [] };
-  const stack: Frame[] = [root];
-  const data = yaml.load(text, {
-    filename,
-    schema: yaml.CORE_SCHEMA,
-    listener(event, state) {
-      if (event === 'open') {
-        stack.push({ start: state.position, kind: null, result: undefined, children: [] });
-        return;
-      }
-      const frame = stack.pop() as Frame;
-      frame.kind = state.kind;
-      frame.result = state.result;
-      (stack.at(-1) as Frame).children.push(frame);
+export function loadWithLines(text: string): LocatedYaml {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, schema: 'core', prettyErrors: false, uniqueKeys: true });
+  const error = doc.errors[0];
+  if (error) {
+    const reason = error.code === 'MULTIPLE_DOCS' ? 'the file holds more than one document (a line ---); keep one' : (error.message.split('\n')[0] as string);
+    throw new YamlSyntaxError(counter.linePos(error.pos[0]).line, reason);
+  }
+  // An alias to an anchor defined later, or to none, parses; it cannot be resolved.
+  let unresolved: Alias | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return undefined;
+      unresolved = alias;
+      return visit.BREAK;
     },
   });
-  const line = lineIndex(text);
+  if (unresolved) {
+    throw new YamlSyntaxError(counter.linePos(unresolved.range?.[0] ?? 0).line, `the alias *${unresolved.source} names no anchor defined before it (&${unresolved.source})`);
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: -1 }) ?? undefined;
+  const lineAt = (node: { range?: readonly number[] | null } | null | undefined, fallback: number): number =>
+    node?.range ? counter.linePos(node.range[0] as number).line : fallback;
   const lines = new Map<string, number>();
-  const walk = (frame: Frame, path: (string | number)[]) => {
-    if (frame.kind === 'mapping') {
-      // A mapping's children alternate: key, value.
-      for (let i = 0; i + 1 < frame.children.length; i += 2) {
-        const key = frame.children[i] as Frame;
-        const value = frame.children[i + 1] as Frame;
-        const child = [...path, String(key.result)];
-        lines.set(pathKey(child), line(nodeStart(text, key.start)));
-        walk(value, child);
+  const walk = (node: Node | null, path: (string | number)[], line: number) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const child = [...path, key];
+        const keyLine = lineAt(pair.key as Node | null, line);
+        lines.set(pathKey(child), keyLine);
+        walk(pair.value as Node | null, child, keyLine);
       }
-    } else if (frame.kind === 'sequence') {
-      frame.children.forEach((item, index) => {
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => {
         const child = [...path, index];
-        lines.set(pathKey(child), line(nodeStart(text, item.start)));
-        walk(item, child);
+        const itemLine = lineAt(item as Node | null, line);
+        lines.set(pathKey(child), itemLine);
+        walk(item as Node | null, child, itemLine);
       });
     }
   };
-  const top = root.children[0];
-  if (top) {
-    lines.set(pathKey([]), line(nodeStart(text, top.start)));
-    walk(top, []);
+  if (doc.contents) {
+    const top = lineAt(doc.contents, 1);
+    lines.set(pathKey([]), top);
+    walk(doc.contents, [], top);
   }
   return {
     data,

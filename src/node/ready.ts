@@ -1,9 +1,8 @@
 /**
- * "Ready" as MicroK8s means it: every node reports Ready and service/kubernetes exists. Polled with a
- * timeout (MicroK8s's --wait-ready has none).
+ * "Ready" as MicroK8s means it: every node reports Ready and service/kubernetes exists. One look; the
+ * waits poll it through src/lifecycle/readiness.ts (with a timeout: MicroK8s's --wait-ready has none).
  */
 import * as kube from '../adapters/kube.js';
-import { PreconditionError } from '../errors.js';
 
 export async function nodeReadiness(kubeconfig: string): Promise<{ ready: boolean; reason: string }> {
   try {
@@ -17,15 +16,5 @@ export async function nodeReadiness(kubeconfig: string): Promise<{ ready: boolea
     return { ready: true, reason: `${nodes.items.length} node(s) Ready` };
   } catch (err) {
     return { ready: false, reason: `the API server does not answer (${(err as Error).message.split('\n')[0]})` };
-  }
-}
-
-export async function waitNodeReady(kubeconfig: string, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await nodeReadiness(kubeconfig);
-    if (r.ready) return;
-    if (Date.now() > end) throw new PreconditionError(`MicroK8s is not ready after ${Math.round(timeoutMs / 1000)} s: ${r.reason}; raise --timeout or check "microk8s inspect"`);
-    await new Promise((res) => setTimeout(res, 500));
   }
 }

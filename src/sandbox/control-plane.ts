@@ -26,12 +26,11 @@ import {
   fstatSync,
   writeFileSync,
 } from 'node:fs';
-import https from 'node:https';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { printCommand, type Command } from '../adapters/process.js';
+import { httpRequest } from '../adapters/kube-http.js';
 import { InternalError, PreconditionError, StepError } from '../errors.js';
 import {
   CONTROL_PLANE_COMPONENTS,
@@ -317,33 +316,20 @@ async function terminate(components: ComponentState[], graceMs: number): Promise
 
 // ---------------------------------------------------------------- HTTP
 
-interface HttpResult {
-  status: number;
-  body: string;
-}
-
-function request(url: string, opts: { method?: string; token?: string; ca?: string; insecure?: boolean; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
-  const u = new URL(url);
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+/** One request through the project's HTTP client (src/adapters/kube-http.ts); the body as text. */
+async function request(url: string, opts: { method?: string; token?: string; ca?: string; insecure?: boolean; body?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`;
-  if (payload !== undefined) headers['Content-Type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const common = { method: opts.method ?? 'GET', headers, agent: false as const, timeout: opts.timeoutMs ?? 10_000 };
-    const req =
-      u.protocol === 'https:'
-        ? https.request(u, { ...common, ca: opts.ca, rejectUnauthorized: opts.insecure !== true })
-        : http.request(u, common);
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 10_000} ms`)));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.end(payload);
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await httpRequest(new URL(url), {
+    method: opts.method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    ca: opts.ca,
+    insecure: opts.insecure,
   });
+  return { status: r.status, body: r.text };
 }
 
 /**

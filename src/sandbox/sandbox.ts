@@ -20,6 +20,7 @@ import { packagePath, toolPath } from '../adapters/package-files.js';
 import { exists, readText } from '../adapters/fs.js';
 import { run, runChecked, withoutProxy } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
+import { pollUntil } from '../poll.js';
 import { startControlPlane, stopControlPlane, controlPlaneStatus, restartComponent, loadControlPlane, kubeApi, isRunning, logTail } from './control-plane.js';
 import type { Layout } from '../planner.js';
 import type { SandboxMarker } from '../node/node.js';
@@ -259,18 +260,18 @@ function agentExecs(info: SandboxInfo): object[] {
 /** Waits until the sandbox kubelet has made its node Ready (and the node lifecycle controller lifted its taints). */
 async function waitNodeReady(info: SandboxInfo, node: string, timeoutMs = 60_000): Promise<void> {
   const cp = loadControlPlane(path.join(info.dir, 'cp'));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await kubeApi<{ spec?: { taints?: unknown[] }; status?: { conditions?: { type: string; status: string }[] } }>(cp, 'GET', `/api/v1/nodes/${node}`);
-    const ready = r.body?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    if (ready && (r.body?.spec?.taints ?? []).length === 0) return;
-    const state = readKubeletState(info.dir);
-    if (state && !isRunning(state)) {
-      throw new PreconditionError(`the sandbox kubelet exited before ${node} was Ready; last lines of ${path.join(info.dir, 'node', 'kubelet.log')}: ${logTail(path.join(info.dir, 'node', 'kubelet.log'))}`);
-    }
-    if (Date.now() > deadline) throw new PreconditionError(`${node} was not Ready within ${timeoutMs / 1000} s of the sandbox kubelet's start; see ${path.join(info.dir, 'node', 'kubelet.log')}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
+  const log = path.join(info.dir, 'node', 'kubelet.log');
+  await pollUntil(
+    async () => {
+      const r = await kubeApi<{ spec?: { taints?: unknown[] }; status?: { conditions?: { type: string; status: string }[] } }>(cp, 'GET', `/api/v1/nodes/${node}`);
+      const ready = r.body?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      if (ready && (r.body?.spec?.taints ?? []).length === 0) return { done: true, value: undefined };
+      const state = readKubeletState(info.dir);
+      if (state && !isRunning(state)) throw new PreconditionError(`the sandbox kubelet exited before ${node} was Ready; last lines of ${log}: ${logTail(log)}`);
+      return { done: false, reason: ready ? 'tainted' : 'not Ready' };
+    },
+    { timeoutMs, intervalMs: 250, timedOut: () => new PreconditionError(`${node} was not Ready within ${timeoutMs / 1000} s of the sandbox kubelet's start; see ${log}`) },
+  );
 }
 
 /** Stops the control plane and the services ("microk8s stop"): the node is stopped, not removed. */

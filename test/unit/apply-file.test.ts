@@ -38,7 +38,7 @@ test('lines: keys, sequence items, flow maps, comments and blank lines', () => {
     '    arguments: ["a",', //          13
     '      "b"]', //                    14
   ].join('\n');
-  const { data, lineOf } = loadWithLines(text, 'x.yaml');
+  const { data, lineOf } = loadWithLines(text);
   assert.deepEqual((data as { addons: unknown[] }).addons.length, 2);
   const table: [(string | number)[], number][] = [
     [[], 3],
@@ -168,7 +168,11 @@ test('errors that need the catalogue point at the entry and field', () => {
     ['addons:\n  - name: cilium\n    values: {}\n', 'apply.yaml:3: addons[0].values: is empty; leave values out, or give chart values such as { hubble: { enabled: true } }'],
     ['addons:\n  - name: cilium\n    values:\n      hubble: {}\n', 'apply.yaml:4: addons[0].values.hubble: an empty map cannot be given as a chart value; leave it out'],
     ['addons:\n  - name: dns\n    arguments: [a, b, c, d]\n', 'apply.yaml:2: addons[0]: dns takes at most 3 arguments (dns:SERVERS:DNS_IP:DOMAIN); got 4: "a", "b", "c", "d"'],
-    ['addons:\n  - name: dns\n  - name: [x\n', 'apply.yaml:4: invalid YAML: unexpected end of the stream within a flow collection'],
+    ['addons:\n  - name: dns\n  - name: [x\n', 'apply.yaml:4: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+    ['addons:\n  - name: dns\n    version: "1.1\n', 'apply.yaml:4: invalid YAML: Missing closing "quote'],
+    ['addons:\n  - name: dns\n    name: helm3\n', 'apply.yaml:3: invalid YAML: Map keys must be unique'],
+    ['addons:\n  - name: dns\n---\naddons: []\n', 'apply.yaml:3: invalid YAML: the file holds more than one document (a line ---); keep one'],
+    ['addons:\n  - name: dns\n  - *later\n  - &later { name: helm3 }\n', 'apply.yaml:3: invalid YAML: the alias *later names no anchor defined before it (&later)'],
     ['# nothing yet\n', 'apply.yaml: the file is empty; list the addons under "addons:", such as addons: [{ name: dns }]'],
     ['- name: dns\n', 'apply.yaml:1: must be a map with "addons:", the list of addons'],
   ];
