@@ -35,8 +35,27 @@ type KubeconfigFile = {
 
 const b64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64') : undefined);
 
-/** Reads a kubeconfig (its current context) into an HTTP client. */
-export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
+/** What a kubeconfig's current context says: where the API server is and who we are to it. */
+export interface KubeconfigTarget {
+  /** The server as written (credentials in it count as basic auth, as for kubectl). */
+  url: URL;
+  /** The server for messages: credentials left out. */
+  shownServer: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  insecure: boolean;
+  token?: string;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * The one kubeconfig reader: its current context (else the first), files named in it resolved against
+ * the kubeconfig's folder, as kubectl does. Both API clients (this one for reads, client-node for
+ * changes, src/adapters/kube.ts) are made from what it returns.
+ */
+export async function readKubeconfig(kubeconfig: string): Promise<KubeconfigTarget> {
   const { default: yaml } = await import('js-yaml');
   let cfg: KubeconfigFile;
   try {
@@ -63,23 +82,41 @@ export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
   } catch {
     throw new StepError(`the kubeconfig ${kubeconfig} has a cluster server that is not an http(s) URL; give --kubeconfig with a working one`);
   }
-  // Where a message names the server, its credentials are left out.
-  const shownServer = redactSecrets(cluster.server);
-  const tls = url.protocol === 'https:';
-  const agentOptions: https.AgentOptions = {
+  const fromUrl = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : {};
+  return {
+    url,
+    shownServer: redactSecrets(cluster.server),
     ca: b64(cluster['certificate-authority-data']) ?? file(cluster['certificate-authority']),
     cert: b64(user['client-certificate-data']) ?? file(user['client-certificate']),
     key: b64(user['client-key-data']) ?? file(user['client-key']),
-    rejectUnauthorized: cluster['insecure-skip-tls-verify'] !== true,
+    insecure: cluster['insecure-skip-tls-verify'] === true,
+    token: user.token ?? (user.tokenFile ? readFileSync(path.resolve(base, user.tokenFile), 'utf8').trim() : undefined),
+    ...(user.username ? { username: user.username, password: user.password ?? '' } : fromUrl),
+  };
+}
+
+/** Reads a kubeconfig (its current context) into an HTTP client. */
+export async function connectHttp(kubeconfig: string): Promise<KubeHttp> {
+  return httpClient(await readKubeconfig(kubeconfig));
+}
+
+/** An HTTP client for the API server a kubeconfig names. */
+export function httpClient(target: KubeconfigTarget): KubeHttp {
+  const { url, shownServer, token } = target;
+  const tls = url.protocol === 'https:';
+  const agentOptions: https.AgentOptions = {
+    ca: target.ca,
+    cert: target.cert,
+    key: target.key,
+    rejectUnauthorized: !target.insecure,
     // One TLS handshake (client certificate included) per connection, not per request; idle pooled
     // sockets are unref'd by the agent, so they never keep the process alive.
     keepAlive: true,
   };
   const agent = tls ? new https.Agent(agentOptions) : undefined;
-  const token = user.token ?? (user.tokenFile ? readFileSync(path.resolve(base, user.tokenFile), 'utf8').trim() : undefined);
   const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
   // Credentials in the server URL count as basic auth, as for kubectl (Go's HTTP client).
-  const auth = token ? `Bearer ${token}` : user.username ? basic(user.username, user.password ?? '') : url.username ? basic(decodeURIComponent(url.username), decodeURIComponent(url.password)) : undefined;
+  const auth = token ? `Bearer ${token}` : target.username !== undefined ? basic(target.username, target.password ?? '') : undefined;
   const prefix = url.pathname.replace(/\/$/, '');
 
   const baseOptions = (method: string, apiPath: string, headers: Record<string, string>) => ({

@@ -6,7 +6,7 @@
  * rollout waits by watch with a timeout that says what is not ready and why.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { connectHttp, listPath, objectPath, type KubeHttp } from './kube-http.js';
+import { httpClient, listPath, objectPath, readKubeconfig, type KubeHttp } from './kube-http.js';
 import { StepError } from '../errors.js';
 
 export const FIELD_MANAGER = 'mk8s-addons';
@@ -40,7 +40,8 @@ export function connect(kubeconfig: string): Promise<Kube> {
   let found = cache.get(kubeconfig);
   if (!found) {
     found = (async () => {
-      const http = await connectHttp(kubeconfig);
+      const target = await readKubeconfig(kubeconfig);
+      const http = httpClient(target);
       let full: Promise<KubeFull> | undefined;
       return {
         http,
@@ -48,11 +49,15 @@ export function connect(kubeconfig: string): Promise<Kube> {
           (full ??= (async () => {
             const lib = await import('@kubernetes/client-node');
             const config = new lib.KubeConfig();
-            try {
-              config.loadFromFile(kubeconfig);
-            } catch (err) {
-              throw new StepError(`cannot read the kubeconfig ${kubeconfig}: ${(err as Error).message}; give --kubeconfig, or check that MicroK8s is running`);
-            }
+            // The same server and credentials the reads use (one kubeconfig reader: kube-http.ts).
+            const server = new URL(target.url);
+            server.username = '';
+            server.password = '';
+            const b64 = (b: Buffer | undefined) => b?.toString('base64');
+            config.loadFromClusterAndUser(
+              { name: 'mk8s-addons', server: server.toString().replace(/\/$/, ''), caData: b64(target.ca), skipTLSVerify: target.insecure },
+              { name: 'mk8s-addons', certData: b64(target.cert), keyData: b64(target.key), token: target.token, username: target.username, password: target.password },
+            );
             return { lib, config, objects: lib.KubernetesObjectApi.makeApiClient(config), core: config.makeApiClient(lib.CoreV1Api) };
           })()),
       };
