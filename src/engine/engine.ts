@@ -280,6 +280,30 @@ function undoTask(ex: Executor, recorder: JournalRecorder, s: OperationStep, pha
   };
 }
 
+/** The last task of an operation of undos: the restarts asked for, then the operation closed. */
+function closingTask(phase: string, ex: Executor, recorder: JournalRecorder, restarts: RestartOptions, done?: () => void): EngineTask {
+  return {
+    title: phase,
+    task: async () => {
+      ex.enter(phase);
+      await ex.flush(ex.ctx.signal, restarts);
+      done?.();
+      recorder.journal.operation = null;
+      await recorder.save();
+    },
+  };
+}
+
+/** Runs an operation's undo tasks; a failure is named by its phase, and the journal keeps what is left. */
+async function runUndoTasks(ex: Executor, listr: Promise<ListrModule>, tasks: EngineTask[], again: string): Promise<void> {
+  try {
+    await runTasks(listr, tasks, ex.opts.sink);
+  } catch (err) {
+    ex.opts.sink.step({ phase: ex.phase, status: 'failed', changed: false, summary: (err as Error).message });
+    throw wrap(err, ex.phase, `the journal keeps the remaining steps; ${again}`);
+  }
+}
+
 const disablePhase = (s: OperationStep) => s.phase.replace(/^enable\//, 'disable/');
 
 /** disable: undo the addon's journaled steps, newest first; finished by the next run if interrupted. */
@@ -307,25 +331,11 @@ export async function runDisable(plan: Plan, opts: EngineOptions): Promise<RunRe
       await recorder.openUndo('disable', steps, [addon.name]);
       return [
         ...steps.map((s) => undoTask(ex, recorder, s, disablePhase(s), again)),
-        {
-          title: `disable/${addon.name}/restarts`,
-          task: async () => {
-            ex.enter(`disable/${addon.name}/restarts`);
-            await ex.flush();
-            delete journal.addons[addon.name];
-            journal.operation = null;
-            await recorder.save();
-          },
-        },
+        closingTask(`disable/${addon.name}/restarts`, ex, recorder, {}, () => delete journal.addons[addon.name]),
       ];
     }),
   );
-  try {
-    await runTasks(listr, tasks, opts.sink);
-  } catch (err) {
-    opts.sink.step({ phase: ex.phase, status: 'failed', changed: false, summary: (err as Error).message });
-    throw wrap(err, ex.phase, `the journal keeps the remaining steps; ${again}`);
-  }
+  await runUndoTasks(ex, listr, tasks, again);
   return { ok: true, ...opts.stats };
 }
 
@@ -374,21 +384,8 @@ export async function runRestore(restores: readonly Restore[], opts: EngineOptio
     await recorder.openUndo('reset', steps, []);
     const again = 'run reset again to finish';
     const tasks: EngineTask[] = steps.map((s) => undoTask(ex, recorder, s, s.phase, again, () => opts.sink.note('reset/restore', String(s.record.summary))));
-    tasks.push({
-      title: 'reset/restarts',
-      task: async () => {
-        ex.enter('reset/restarts');
-        await ex.flush(ex.ctx.signal, resetRestarts(steps));
-        recorder.journal.operation = null;
-        await recorder.save();
-      },
-    });
-    try {
-      await runTasks(listr, tasks, opts.sink);
-    } catch (err) {
-      opts.sink.step({ phase: ex.phase, status: 'failed', changed: false, summary: (err as Error).message });
-      throw wrap(err, ex.phase, `the journal keeps the remaining steps; ${again}`);
-    }
+    tasks.push(closingTask('reset/restarts', ex, recorder, resetRestarts(steps)));
+    await runUndoTasks(ex, listr, tasks, again);
   }
   await recorder.forgetSnapshotIfClean();
   return { ok: true, ...opts.stats };
