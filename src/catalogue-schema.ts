@@ -7,7 +7,7 @@ import semverValid from 'semver/functions/valid.js';
 import semverValidRange from 'semver/ranges/valid.js';
 import { CatalogueError } from './errors.js';
 import { STEP_KINDS } from './catalogue.js';
-import { compatibilityTableSchema } from './cilium/compat-schema.js';
+import { compatibilityTableSchema } from './compatibility-schema.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 const FLAG_RE = /^--[a-z0-9][a-z0-9-]*$/;
@@ -81,7 +81,7 @@ const manifestSchema = v.strictObject({
       pins: v.pipe(v.array(pinSchema), v.minLength(1)),
     }),
   ),
-  /** Which Kubernetes versions each minor of the addon supports (see src/cilium/compat.ts). */
+  /** Which Kubernetes versions each minor of the addon supports (see src/compatibility.ts). */
   compatibility: v.optional(compatibilityTableSchema),
   /** Version of the software an addon without pinned charts installs (shown by `list`). */
   version: v.optional(v.string()),

@@ -91,11 +91,15 @@ export async function listEvents(kube: Kube, namespace: string): Promise<k8s.Cor
   return (await get<k8s.CoreV1EventList>(kube, listPath('/api/v1', 'events', namespace))).items;
 }
 
-/** CiliumEndpoints (namespace/name), or none when the CRD is not there yet. */
-export async function listCiliumEndpoints(kube: Kube): Promise<{ namespace: string; name: string }[]> {
-  const r = await kube.http.request<{ items?: { metadata: { name: string; namespace: string } }[] }>('GET', '/apis/cilium.io/v2/ciliumendpoints');
+/**
+ * The objects of a custom resource (namespace/name) across namespaces, e.g. `cilium.io/v2` `ciliumendpoints`;
+ * none when its CRD is not there yet.
+ */
+export async function listCustomObjects(kube: Kube, apiVersion: string, resource: string): Promise<{ namespace: string; name: string }[]> {
+  const url = `/apis/${apiVersion}/${resource}`;
+  const r = await kube.http.request<{ items?: { metadata: { name: string; namespace: string } }[] }>('GET', url);
   if (r.status === 404) return [];
-  if (r.status !== 200) throw new StepError(`GET /apis/cilium.io/v2/ciliumendpoints failed (${r.status}): ${messageOf(r.body)}`);
+  if (r.status !== 200) throw new StepError(`GET ${url} failed (${r.status}): ${messageOf(r.body)}`);
   return (r.body.items ?? []).map((c) => ({ namespace: c.metadata.namespace, name: c.metadata.name }));
 }
 

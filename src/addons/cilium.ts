@@ -26,10 +26,9 @@ import { mergeUserValues, type UserValues } from '../cilium/helm-values.js';
 import { loadChartKeys, checkValues, userValuesLayers } from '../cilium/lint.js';
 import { ciliumHostPathRewrites, ciliumPostRenderer } from '../cilium/post-render.js';
 import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-check.js';
-import { checkCompatibility, type CompatibilityTable } from '../cilium/compat.js';
+import { checkCompatibility, type CompatibilityTable } from '../compatibility.js';
 import { compareVersions } from '../catalogue.js';
-import { releaseState, type ReleaseState } from '../adapters/helm.js';
-import { sameHelmValues } from '../engine/kinds/helm.js';
+import { releaseState, sameHelmValues, type ReleaseState } from '../adapters/helm.js';
 
 export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
 
@@ -141,7 +140,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
 
   // Compatibility with the cluster's Kubernetes.
   const table = (node.manifest.compatibility ?? []) as CompatibilityTable;
-  const compat = checkCompatibility(table, version, k8sVersion);
+  const compat = checkCompatibility(table, { name: 'Cilium', addon: addon.name }, version, k8sVersion);
   // Pulled in by a dependant (enable hubble) at the version already installed: nothing is being installed,
   // so the version the user once forced in is kept rather than refused again.
   const kept = addon.reason !== 'requested' && node.installed.cilium?.version === version;

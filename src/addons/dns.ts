@@ -1,6 +1,6 @@
 /**
  * dns: validates `dns[:SERVERS[:DNS_IP[:DOMAIN]]]` against the node (its resolv.conf, the apiserver's
- * --service-cluster-ip-range), renders the CoreDNS objects from templates/dns/, and registers the
+ * --service-cluster-ip-range), renders the CoreDNS objects from templates/dns/, and returns the
  * Corefile edit that changes only the forward servers and the cluster domain of the .:53 block (user edits
  * survive).
  *
@@ -10,14 +10,14 @@
  */
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
+import type { ConfigMapEdit } from '../engine/kinds/types.js';
 import { readText } from '../adapters/fs.js';
 import { connect, readObject } from '../adapters/kube.js';
 import { getFlag } from '../node/args-file.js';
-import { nodeFiles, readSandboxMarker } from '../node/node.js';
-import { resolveDnsArgs, RESOLV_CONF } from '../dns/args.js';
+import { nodeFiles } from '../node/node.js';
+import { resolveDnsArgs } from '../dns/args.js';
 import { DNS_NAMESPACE, renderCoreDnsObjects } from '../dns/objects.js';
 import { assertCoreDnsLoads, forwardChain, getForwarders, parseCorefile, printCorefile, setClusterDomain, setForwarders } from '../dns/corefile.js';
-import { registerConfigMapEdit } from '../engine/kinds/kube.js';
 import { PreconditionError, UsageError } from '../errors.js';
 
 const unquote = (v: string | undefined) => v?.replace(/^["']|["']$/g, '');
@@ -44,9 +44,7 @@ async function liveDns(node: AddonNode, kubeletArgs: string) {
 }
 
 export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
-  const marker = await readSandboxMarker(node.paths);
-  // A sandbox may give its own resolv.conf (the host's is whatever the test machine has).
-  const resolvConf = await readText(marker?.resolvConf ?? RESOLV_CONF);
+  const resolvConf = await readText(node.resolvConf);
   const files = nodeFiles(node.paths);
   const apiserverArgs = (await readText(files.args('kube-apiserver'))) ?? '';
   const kubeletArgs = (await readText(files.args('kubelet'))) ?? '';
@@ -100,14 +98,15 @@ export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<
   const objects = await renderCoreDnsObjects(dns);
   const configMap = objects.find((o) => o.kind === 'ConfigMap');
   const initialCorefile = (configMap?.data as Record<string, string> | undefined)?.Corefile ?? '';
-  registerConfigMapEdit('corefile-forwarders', (current, args) => {
+  const corefileEdit: ConfigMapEdit = (current, args) => {
     if (current === undefined) return initialCorefile;
     let cf = parseCorefile(current, { source: 'configmap/coredns' });
     if (!keepServers) cf = setForwarders(cf, args.servers as string[]).corefile;
     cf = setClusterDomain(cf, dns.domain).corefile;
     return printCorefile(cf);
-  });
+  };
   return {
+    edits: { 'corefile-forwarders': corefileEdit },
     vars: {
       servers: dns.servers,
       dnsIp: dns.dnsIp,

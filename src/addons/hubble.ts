@@ -4,7 +4,7 @@
  * and options, so nothing else about the release changes.
  */
 import type { PlannedAddon } from '../planner.js';
-import type { AddonNode, PreparedAddon } from './hooks.js';
+import { requiredAddon, type AddonNode, type PreparedAddon } from './hooks.js';
 import { PreconditionError } from '../errors.js';
 import { helmBinary } from './helm3.js';
 import { ciliumOptions, ciliumReleaseValues } from './cilium.js';
@@ -12,11 +12,11 @@ import { ciliumPostRenderer } from '../cilium/post-render.js';
 import { compareVersions } from '../catalogue.js';
 
 export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
-  // Cilium as it will be when this step runs: planned in the same run, or installed.
-  const planned = node.plan.addons.find((a) => a.name === 'cilium');
-  const installed = node.installed.cilium;
-  const version = planned?.version ?? installed?.version;
-  if (!version) throw new PreconditionError('hubble needs cilium; enable cilium first (mk8s-addons enable cilium hubble)');
+  // The release hubble upgrades is the one of the addon its manifest requires (cilium), as it will be
+  // when this step runs: planned in the same run, or installed.
+  const base = requiredAddon(node, node.manifest.requires[0] ?? '');
+  const { version, planned, installed } = base;
+  if (!version) throw new PreconditionError(`${addon.name} needs ${base.name}; enable ${base.name} first (mk8s-addons enable ${base.name} ${addon.name})`);
   const options = ciliumOptions(planned, installed);
   const ui = addon.args.ui === true;
   const { chart, values, notes } = await ciliumReleaseValues(node, version, options, { relay: true, ui });

@@ -2,8 +2,9 @@
  * `mk8s-addons reset`: puts a single-node MicroK8s back as it was before mk8s-addons. Any interrupted
  * operation is finished or rolled back first (inside the engine), every enabled addon is disabled,
  * dependants first, then every node file mk8s-addons ever changed is restored from the journal's snapshot
- * (each one reported), and the daemons that read restored args files are restarted. Idempotent: a second
- * reset has nothing to do.
+ * (each one reported), and the daemons that read restored args files are restarted: the restores are undo
+ * steps the engine runs inside a journaled operation, so a reset killed half-way is finished by the next
+ * run. Idempotent: a second reset has nothing to do.
  *
  * Refused when the cluster has more than one Node object: every MicroK8s node (control plane or worker)
  * registers one, and reset undoes cluster-wide changes (CoreDNS, the CNI) that the other nodes use. A
@@ -15,7 +16,7 @@ import { parseCommandWords } from '../grammar.js';
 import type { Streams } from './index.js';
 import { EXIT, PreconditionError, UsageError } from '../errors.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
-import { loadJournal, saveJournal } from '../engine/journal.js';
+import { loadJournal } from '../engine/journal.js';
 import type { NodeSession } from './run.js';
 import { RESET_HELP } from '../lifecycle/help.js';
 
@@ -47,7 +48,7 @@ export async function runReset(words: string[], globals: GlobalOptions, outputOf
   const catalogue = await loadCatalogue();
   const commandLine = ['mk8s-addons', 'reset', ...(destroyStorage ? ['--destroy-storage'] : [])].join(' ');
   const { withNodeSession } = await import('./run.js');
-  const { driftedFiles, restoreFile, restoreSummary, daemonReading } = await import('../lifecycle/snapshot.js');
+  const { driftedFiles, restoreSummary, daemonReading } = await import('../lifecycle/snapshot.js');
 
   return withNodeSession(globals, outputOf(), io, commandLine, async (s) => {
     await refuseMultiNode(s);
@@ -63,32 +64,20 @@ export async function runReset(words: string[], globals: GlobalOptions, outputOf
     const specs: AddonSpec[] = names.map((name) => ({ raw: name, name, positional: [], flags: new Map() }));
     if (specs.length > 0 || s.journal.operation) await s.runPlan('disable', specs, catalogue);
 
+    // The files still not as before mk8s-addons are put back by the engine, journaled like every change.
     const journal = await loadJournal(s.paths.snapData);
     const drifted = await driftedFiles(s.paths.snapData, journal.snapshot);
-    const restart = new Map<string, string[]>();
-    for (const f of drifted) {
-      const summary = restoreSummary(f);
-      if (dryRun) {
-        s.sink.note('reset/restore', `would restore ${f.rel} if the disables leave it different from before mk8s-addons`);
-        continue;
-      }
-      await restoreFile(f);
-      s.stats.changed++;
-      s.sink.note('reset/restore', summary);
-      const daemon = daemonReading(f.rel, s.layout);
-      if (daemon) restart.set(daemon, [...(restart.get(daemon) ?? []), f.rel]);
-    }
-    const services = s.engine.base.services;
-    for (const [daemon, rels] of restart) {
-      if (!(await services.isActive(daemon))) continue;
-      await services.act('restart', daemon, { signal: s.engine.base.signal, env: s.env });
-      s.stats.restarts[daemon] = (s.stats.restarts[daemon] ?? 0) + 1;
-      s.sink.note('reset/restarts', `restarted ${daemon} (${rels.join(', ')} restored)`);
-    }
-    if (!dryRun && Object.keys(journal.snapshot).length > 0 && Object.keys(journal.addons).length === 0 && !journal.operation) {
-      // Everything is as before mk8s-addons: the next enable starts a new snapshot.
-      journal.snapshot = {};
-      await saveJournal(s.paths.snapData, journal);
+    if (dryRun) {
+      for (const f of drifted) s.sink.note('reset/restore', `would restore ${f.rel} if the disables leave it different from before mk8s-addons`);
+    } else {
+      const { runRestore } = await import('../engine/engine.js');
+      await runRestore(
+        drifted.map((f) => {
+          const daemon = daemonReading(f.rel, s.layout);
+          return { rel: f.rel, path: f.abs, previous: f.before, summary: restoreSummary(f), ...(daemon ? { daemon } : {}) };
+        }),
+        s.engine,
+      );
     }
     if (names.length === 0 && !s.journal.operation && drifted.length === 0) {
       s.sink.note('reset', 'nothing to do: no addon is enabled and every node file mk8s-addons changed is as it was before');

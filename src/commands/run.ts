@@ -9,7 +9,7 @@ import { plan as makePlan, type Plan } from '../planner.js';
 import type { Streams } from './index.js';
 import { EXIT, Mk8sError } from '../errors.js';
 import { planEvent, renderPlan } from '../output/plan.js';
-import { resolveSnapPaths, detectLayout, readSandboxMarker, type SnapPaths } from '../node/node.js';
+import { resolveSnapPaths, detectLayout, hostResolvConf, readSandboxMarker, type SnapPaths } from '../node/node.js';
 import { preflight, isNode } from '../node/preflight.js';
 import { run as runProcess, withoutProxy, type Command } from '../adapters/process.js';
 import { hostManager, snapctlManager, type ServiceManager } from '../engine/services.js';
@@ -102,6 +102,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
     const ipCommand = await ipCommandFor(paths);
     const { netCommand, bpffs } = await nodeNetFor(paths);
     const kubeconfig = globals.kubeconfig ?? `${paths.snapData}/credentials/client.config`;
+    const resolvConf = await hostResolvConf(paths);
     const engine: EngineOptions = {
       base: {
         paths,
@@ -139,7 +140,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
         const thePlan = makePlan({ command, specs, catalogue, installed, layout });
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
-          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, manifest: catalogue.get(addon.name) as AddonManifest, plan: thePlan, installed: current.addons });
+          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, plan: thePlan, installed: current.addons });
         // Hooks only read. A dry-run recovers nothing first, so every addon's hook starts now, side by side
         // (their helm and API calls wait while the rest loads), and the engine takes them in plan order; a
         // real run prepares each addon when the engine builds it, after recovering an interrupted run.
@@ -159,7 +160,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
               async (addon) => {
                 const prepared = await (early.get(addon.name) ?? prepare(addon));
                 for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
-                return buildSteps(addon, kctx, prepared.vars);
+                return buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars);
               },
               engine,
             )

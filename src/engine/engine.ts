@@ -1,27 +1,30 @@
 /**
- * The engine: runs planned steps through their check / prepare / apply / undo verbs as a Listr2 task
- * list, with the journal written ahead of every mutation, coalesced service restarts, rollback on
- * failure or Ctrl+C, crash recovery of an interrupted earlier run, and one event per step for
- * `--output json`. Everything that changes a node goes through here.
+ * The engine: what a run does, in order, and its policies. It composes three parts: the step executor
+ * (src/engine/executor.ts: the verbs, events, restarts, the running phase), the journal's recording
+ * (src/engine/recorder.ts: journal-ahead, the operation, the addons' records) and the Listr wiring
+ * (src/engine/tasks.ts). Here: enable (downgrades refused, then the steps, rollback on failure or
+ * Ctrl+C), disable, reset's restores, crash recovery of an interrupted earlier run. Everything that
+ * changes a node goes through here.
  */
-import path from 'node:path';
 import type { Plan, PlannedAddon } from '../planner.js';
-import type { StepKind } from '../catalogue.js';
-import type { CheckResult, Step, StepContext, UndoRecord } from './step.js';
+import type { Step } from './step.js';
 import type { Journal, OperationStep } from './journal.js';
-import { loadJournal, mergeSteps, saveJournal } from './journal.js';
+import type { FileState } from '../adapters/fs.js';
 import type { EventSink, StepStatus } from '../output/events.js';
+import { Executor, type BaseStepContext, type BuiltStep, type RunStats } from './executor.js';
+import { JournalRecorder } from './recorder.js';
+import { group, loadListr, runTasks, type EngineTask, type EngineTaskWrapper, type ListrModule } from './tasks.js';
 import { kindImpl } from './kinds/index.js';
-import { fileState } from '../adapters/fs.js';
 import { Mk8sError, PreconditionError, StepError, UsageError } from '../errors.js';
 import { isApiUnreachable } from '../adapters/kube-http.js';
-import { daemonFor } from '../node/node.js';
 import semverGt from 'semver/functions/gt.js';
+
+export type { BuiltStep, RunStats };
 
 /** Everything a run needs, built by src/commands/run.ts. */
 export interface EngineOptions {
   /** The step context minus the engine-owned parts (restarts, notes). */
-  base: Omit<StepContext, 'requestRestart' | 'pendingRestarts' | 'flushRestarts' | 'countService' | 'note'>;
+  base: BaseStepContext;
   sink: EventSink;
   dryRun: boolean;
   noRollback: boolean;
@@ -34,87 +37,12 @@ export interface EngineOptions {
   crashAt?: string;
 }
 
-export interface RunStats {
-  /** Steps that changed the node (applied or undone). */
-  changed: number;
-  /** Service restarts by daemon. */
-  restarts: Record<string, number>;
-}
-
 export interface RunResult extends RunStats {
   ok: boolean;
 }
 
-/** A step of the plan, built, with the addon it belongs to. */
-export interface BuiltStep {
-  addon: PlannedAddon;
-  step: Step;
-}
-
-class Run {
-  readonly pending = new Map<string, string[]>();
-  readonly ctx: StepContext;
-  get restarts() {
-    return this.opts.stats.restarts;
-  }
-  get changed() {
-    return this.opts.stats.changed;
-  }
-  set changed(n: number) {
-    this.opts.stats.changed = n;
-  }
-
-  constructor(readonly opts: EngineOptions, private phase: () => string) {
-    this.ctx = {
-      ...opts.base,
-      requestRestart: (service, reason) => {
-        const daemon = daemonFor(service, opts.base.layout);
-        this.pending.set(daemon, [...(this.pending.get(daemon) ?? []), reason]);
-      },
-      pendingRestarts: () => [...this.pending.keys()],
-      flushRestarts: () => this.flush(),
-      countService: (action, daemon) => {
-        if (action === 'restart') this.restarts[daemon] = (this.restarts[daemon] ?? 0) + 1;
-      },
-      note: (message) => opts.sink.note(this.phase(), message),
-    };
-  }
-
-  /** Restarts each daemon once, whatever number of steps asked for it. */
-  async flush(signal: AbortSignal = this.ctx.signal): Promise<void> {
-    for (const daemon of [...this.pending.keys()]) {
-      this.pending.delete(daemon);
-      if (this.opts.dryRun) continue;
-      await this.ctx.services.act('restart', daemon, { signal, env: this.ctx.env });
-      this.ctx.countService('restart', daemon);
-      this.opts.sink.note(this.phase(), `restarted ${daemon}`);
-    }
-  }
-}
-
-function crashIfAsked(opts: EngineOptions, phase: string, when: 'before' | 'after'): void {
-  if (!opts.crashAt) return;
-  const [p, w = 'before'] = opts.crashAt.split(':');
-  if (p === phase && w === when) process.kill(process.pid, 'SIGKILL');
-}
-
-async function snapshotTouched(journal: Journal, step: Step, ctx: StepContext): Promise<void> {
-  if (!step.touches) return;
-  for (const file of await step.touches(ctx)) {
-    const rel = path.relative(ctx.paths.snapData, file);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) continue;
-    if (!(rel in journal.snapshot)) journal.snapshot[rel] = await fileState(file);
-  }
-}
-
-async function listr() {
-  const { Listr } = await import('listr2');
-  return Listr;
-}
-
-function rendererFor(opts: EngineOptions): 'default' | 'simple' | 'silent' {
-  return opts.sink.mode === 'json' ? 'silent' : opts.sink.mode === 'pretty' && process.stdout.isTTY ? 'default' : 'simple';
-}
+const executorFor = (opts: EngineOptions, phase: string) =>
+  new Executor({ base: opts.base, sink: opts.sink, dryRun: opts.dryRun, stats: opts.stats, ...(opts.crashAt ? { crashAt: opts.crashAt } : {}) }, phase);
 
 /** How long to wait before the next round of retries (the API server may be restarting). */
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
@@ -127,48 +55,36 @@ const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
  * error names it. A journal write that fails (a full disk) does not stop the undos either: they are
  * idempotent, so a step undone but still listed is undone again, harmlessly, by the next run.
  */
-async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], label: string, setPhase: (p: string) => void): Promise<void> {
-  const Listr = await listr();
-  const opts = run.opts;
+async function undoSteps(ex: Executor, recorder: JournalRecorder, listr: Promise<ListrModule>, steps: readonly OperationStep[], label: string, restartOptions: RestartOptions = {}): Promise<void> {
+  const { sink } = ex.opts;
   // Undo runs to the end even after Ctrl+C: its child processes get a signal of their own.
-  const ctx: StepContext = { ...run.ctx, signal: new AbortController().signal };
+  const ctx = { ...ex.ctx, signal: new AbortController().signal };
   const failed = new Map<OperationStep, unknown>();
   let journalError: unknown;
-  const save = async () => {
-    try {
-      await saveJournal(opts.base.paths.snapData, journal);
-      journalError = undefined;
-    } catch (err) {
-      journalError = err;
-    }
-  };
   const undoOne = async (s: OperationStep) => {
-    setPhase(s.phase);
-    let did: boolean | void;
     try {
-      did = await kindImpl(s.kind).undo(ctx, s.record);
+      ex.enter(s.phase);
+      const did = await kindImpl(s.kind).undo(ctx, s.record);
+      failed.delete(s);
+      if (recorder.journal.operation) {
+        recorder.drop(s);
+        journalError = await recorder.trySave();
+      }
+      if (did !== false) ex.stats.changed++;
+      sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
     } catch (err) {
       failed.set(s, err);
-      opts.sink.step({ phase: s.phase, status: 'failed', changed: false, summary: `undo failed: ${err instanceof Error ? err.message : String(err)}` });
-      return;
+      sink.step({ phase: s.phase, status: 'failed', changed: false, summary: `undo failed: ${err instanceof Error ? err.message : String(err)}` });
     }
-    failed.delete(s);
-    const op = journal.operation;
-    if (op) {
-      op.steps = op.steps.filter((x) => x !== s);
-      await save();
-    }
-    if (did !== false) run.changed++;
-    opts.sink.step({ phase: s.phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
   };
   const newestFirst = [...steps].reverse();
-  const tasks = newestFirst.map((s) => ({ title: `${label} ${s.phase}`, task: () => undoOne(s) }));
+  const tasks: EngineTask[] = newestFirst.map((s) => ({ title: `${label} ${s.phase}`, task: () => undoOne(s) }));
   // Restarts first: restarting the API server (its args were restored) may be what brings it back.
   let restartError: unknown;
   const restarts = async () => {
-    setPhase(`${label}/restarts`);
+    ex.enter(`${label}/restarts`);
     try {
-      await run.flush(ctx.signal);
+      await ex.flush(ctx.signal, restartOptions);
     } catch (err) {
       restartError ??= err;
     }
@@ -177,21 +93,21 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
   tasks.push({
     title: `${label}: retry what needs the API server`,
     task: async () => {
-      const deadline = Date.now() + opts.base.timeoutMs;
+      const deadline = Date.now() + ex.opts.base.timeoutMs;
       for (let round = 0; [...failed.values()].some(isApiUnreachable) && Date.now() < deadline; round++) {
         const delay = Math.min(RETRY_DELAYS_MS[Math.min(round, RETRY_DELAYS_MS.length - 1)] as number, Math.max(0, deadline - Date.now()));
-        opts.sink.note(`${label}/retry`, `the API server cannot be reached; retrying ${[...failed.keys()].filter((s) => isApiUnreachable(failed.get(s))).map((s) => s.phase).join(', ')} in ${delay} ms`);
+        sink.note(`${label}/retry`, `the API server cannot be reached; retrying ${[...failed.keys()].filter((s) => isApiUnreachable(failed.get(s))).map((s) => s.phase).join(', ')} in ${delay} ms`);
         await new Promise((r) => setTimeout(r, delay));
         for (const s of newestFirst) if (isApiUnreachable(failed.get(s))) await undoOne(s);
       }
-      if (run.pending.size > 0) await restarts();
+      if (ex.pending.size > 0) await restarts();
     },
   });
-  await new Listr(tasks, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false }).run();
-  if (journalError !== undefined) await save();
+  await runTasks(listr, tasks, sink);
+  if (journalError !== undefined) journalError = await recorder.trySave();
   if (journalError !== undefined && failed.size === 0) {
     // Every step is undone: the node is as before. The journal may still list some; undoing them again changes nothing.
-    opts.sink.note(label, `the journal could not be updated (${(journalError as Error).message}); the next run undoes the listed steps again, which changes nothing`);
+    sink.note(label, `the journal could not be updated (${(journalError as Error).message}); the next run undoes the listed steps again, which changes nothing`);
     journalError = undefined;
   }
   if (restartError !== undefined && failed.size === 0) throw restartError;
@@ -199,197 +115,142 @@ async function undoSteps(run: Run, journal: Journal, steps: OperationStep[], lab
     const list = newestFirst.filter((s) => failed.has(s));
     const first = failed.get(list[0] as OperationStep);
     const why = first instanceof Error ? first.message : String(first);
-    setPhase((list[0] as OperationStep).phase);
+    ex.enter((list[0] as OperationStep).phase);
     throw new StepError(
       `${list.length} step(s) could not be undone (${list.map((s) => s.phase).join(', ')}): ${why}; every other step was undone; ${journalError === undefined ? 'the journal keeps these and the next mk8s-addons run undoes them first' : 'and the journal could not be written either'}`,
     );
   }
 }
 
+type RestartOptions = Parameters<Executor['flush']>[1];
+
 /**
  * Finishes or rolls back an operation that a killed run left in the journal: an enable is rolled back,
- * a disable is finished. Called with the lock held, so its owner is gone.
+ * a disable or a reset is finished. Called with the lock held, so its owner is gone.
  */
-export async function recoverInterrupted(journal: Journal, opts: EngineOptions): Promise<void> {
+async function recoverInterrupted(recorder: JournalRecorder, opts: EngineOptions): Promise<void> {
+  const journal = recorder.journal;
   const op = journal.operation;
   if (!op) return;
-  let phase = 'recover';
-  const run = new Run(opts, () => phase);
+  const listr = loadListr();
+  const ex = executorFor(opts, 'recover');
   opts.sink.note('recover', `an earlier run (pid ${op.pid}: ${op.command}, started ${op.startedAt}) was interrupted; ${op.type === 'enable' ? 'rolling back its' : 'finishing its'} ${op.steps.length} step(s)`);
   if (op.type === 'enable') {
-    await undoSteps(run, journal, op.steps, 'recover: undo', (p) => (phase = p));
+    await undoSteps(ex, recorder, listr, op.steps, 'recover: undo');
   } else {
-    // A disable's remaining steps are kept in undo order already.
-    await undoSteps(run, journal, [...op.steps].reverse(), 'recover: finish disable', (p) => (phase = p));
+    // A disable's (or reset's) remaining steps are kept in undo order already.
+    await undoSteps(ex, recorder, listr, [...op.steps].reverse(), `recover: finish ${op.type}`, op.type === 'reset' ? resetRestarts(op.steps) : {});
     for (const name of op.addons ?? []) delete journal.addons[name];
   }
   journal.operation = null;
-  await saveJournal(opts.base.paths.snapData, journal);
+  await recorder.save();
+  if (op.type === 'reset') await recorder.forgetSnapshotIfClean();
 }
 
 /** Builds the steps of a plan (the kinds' factories) with the addon's resolved parameters. */
 export type StepBuilder = (addon: PlannedAddon) => Promise<Step[]>;
 
-/** enable: every step checked; unsatisfied ones applied with journal-ahead; rollback on failure. */
-export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOptions): Promise<RunResult> {
-  const snapData = opts.base.paths.snapData;
-  const journal = opts.dryRun ? await loadJournal(snapData) : await loadJournal(snapData);
-  if (!opts.dryRun) await recoverInterrupted(journal, opts);
-
-  // Downgrades are refused before anything is touched.
+/** Downgrades are refused before anything is touched (--force allows them). */
+function refuseDowngrades(plan: Plan, journal: Journal, force: boolean): void {
+  if (force) return;
   for (const a of plan.addons) {
     const installed = journal.addons[a.name]?.version;
-    if (installed && a.version && installed !== a.version && semverGt(installed, a.version) && !opts.force) {
+    if (installed && a.version && installed !== a.version && semverGt(installed, a.version)) {
       throw new UsageError(`${a.name} ${installed} is installed; ${a.version} would be a downgrade; give --force to downgrade anyway`);
     }
   }
+}
 
-  let phase = `enable/${plan.addons[0]?.name ?? ''}`;
-  const run = new Run(opts, () => phase);
-  const listrLoaded = listr();
-  listrLoaded.catch(() => undefined);
-  // A dry-run changes nothing, so the checks that read only the node start as soon as their addon is
-  // built (side by side with each other and with the next addon's hook); results are reported in order.
-  const checked = new Map<Step, Promise<CheckResult>>();
+/** enable: every step checked; unsatisfied ones applied with journal-ahead; rollback on failure. */
+export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOptions): Promise<RunResult> {
+  const recorder = await JournalRecorder.load(opts.base.paths.snapData, opts.commandLine);
+  if (!opts.dryRun) await recoverInterrupted(recorder, opts);
+  refuseDowngrades(plan, recorder.journal, opts.force);
+
+  const ex = executorFor(opts, `enable/${plan.addons[0]?.name ?? ''}`);
+  // listr2 loads while the hooks run.
+  const listr = loadListr();
   const built: { addon: PlannedAddon; steps: Step[] }[] = [];
   for (const addon of plan.addons) {
     const steps = await build(addon);
     built.push({ addon, steps });
-    if (!opts.dryRun) continue;
-    for (const step of steps) {
-      if (step.checksEarlierSteps) continue;
-      const result = step.check(run.ctx);
-      result.catch(() => undefined);
-      checked.set(step, result);
-    }
+    ex.checkEarly(steps);
   }
 
-  // The operation record is opened with the first step that changes something, so a run that changes
-  // nothing writes nothing at all (not even the journal).
-  const addonsAtStart = JSON.stringify(journal.addons);
-  const openOperation = () => {
-    journal.operation ??= { type: 'enable', pid: process.pid, command: opts.commandLine, startedAt: new Date().toISOString(), steps: [] };
-    return journal.operation;
-  };
+  const addonsAtStart = JSON.stringify(recorder.journal.addons);
   const changedBy = new Map<string, number>();
-  const Listr = await listrLoaded;
-
-  const execStep = async (addon: PlannedAddon, step: Step, task: { skip(m: string): void; output: string; title: string }) => {
-    phase = step.phase;
-    if (opts.base.signal.aborted) throw new StepError('interrupted', { phase });
-    opts.sink.step({ phase, status: 'started', changed: false });
-    const check = await (checked.get(step) ?? step.check(run.ctx));
-    if (check.satisfied) {
-      opts.sink.step({ phase, status: 'skipped', changed: false, summary: check.summary });
-      task.skip(`${step.phase}: ${check.summary}`);
-      return;
-    }
-    if (opts.dryRun) {
-      for (const s of step.restarts ?? []) run.ctx.requestRestart(s, step.phase);
-      opts.sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}) });
-      task.output = check.detail ? `${check.summary}\n${check.detail}` : check.summary;
-      return;
-    }
-    const record: UndoRecord = await step.prepare(run.ctx);
-    await snapshotTouched(journal, step, run.ctx);
-    const entry: OperationStep = { phase, kind: step.kind as StepKind, addon: addon.name, record, state: 'applying' };
-    openOperation().steps.push(entry);
-    await saveJournal(snapData, journal);
-    crashIfAsked(opts, phase, 'before');
-    await step.apply(run.ctx, record);
-    entry.state = 'applied';
-    // A step may have run mk8s-addons itself (a nested invocation under our lock): take what it recorded.
-    const disk = await loadJournal(snapData);
-    journal.addons = disk.addons;
-    for (const [rel, st] of Object.entries(disk.snapshot)) if (!(rel in journal.snapshot)) journal.snapshot[rel] = st;
-    await saveJournal(snapData, journal);
-    crashIfAsked(opts, phase, 'after');
-    for (const s of step.restarts ?? []) run.ctx.requestRestart(s, step.phase);
-    // A wait changed nothing, whether or not it had to wait.
-    if (!step.observes) {
-      run.changed++;
-      changedBy.set(addon.name, (changedBy.get(addon.name) ?? 0) + 1);
-    }
-    opts.sink.step({ phase, status: 'done', changed: !step.observes, summary: check.summary });
-    task.output = check.summary;
-  };
-
-  const tasks = built.map(({ addon, steps }) => ({
-    title: `${opts.dryRun ? 'plan' : 'enable'} ${addon.name}${addon.version ? ` ${addon.version}` : ''}`,
-    task: (_: unknown, parent: { newListr: (t: unknown[], o: unknown) => unknown }) =>
-      parent.newListr(
-        [
-          ...steps.map((step) => ({
-            title: `${step.phase}: ${step.description}`,
-            task: (_c: unknown, t: { skip(m: string): void; output: string; title: string }) => execStep(addon, step, t),
-          })),
-          {
-            // Restarts still pending when an addon's steps are done happen before the next addon.
-            title: `enable/${addon.name}/pending-restarts`,
-            enabled: () => run.pending.size > 0 && !opts.dryRun,
-            task: async () => {
-              phase = `enable/${addon.name}/restarts`;
-              await run.flush();
-            },
+  const stepTask = (addon: PlannedAddon, step: Step): EngineTask => ({
+    title: `${step.phase}: ${step.description}`,
+    task: async (_ctx, task: EngineTaskWrapper) => {
+      const o = await ex.executeStep({ addon, step }, recorder);
+      if (o.status === 'skipped') task.skip(`${step.phase}: ${o.summary}`);
+      else task.output = o.detail ? `${o.summary}\n${o.detail}` : o.summary;
+      if (o.changed) changedBy.set(addon.name, (changedBy.get(addon.name) ?? 0) + 1);
+    },
+  });
+  const tasks = built.map(({ addon, steps }) =>
+    group(
+      `${opts.dryRun ? 'plan' : 'enable'} ${addon.name}${addon.version ? ` ${addon.version}` : ''}`,
+      () => [
+        ...steps.map((step) => stepTask(addon, step)),
+        {
+          // Restarts still pending when an addon's steps are done happen before the next addon.
+          title: `enable/${addon.name}/pending-restarts`,
+          enabled: () => ex.pending.size > 0 && !opts.dryRun,
+          task: async () => {
+            ex.enter(`enable/${addon.name}/restarts`);
+            await ex.flush();
           },
-        ],
-        { concurrent: false, exitOnError: true, rendererOptions: { persistentOutput: true } },
-      ),
-  }));
+        },
+      ],
+      { persistentOutput: true },
+    ),
+  );
 
   try {
-    await new Listr(tasks as never, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } }).run();
+    await runTasks(listr, tasks, opts.sink, { collapseSubtasks: false });
   } catch (err) {
-    const failedPhase = err instanceof Mk8sError && err.phase ? err.phase : phase;
-    const message = err instanceof Error ? err.message : String(err);
-    opts.sink.step({ phase: failedPhase, status: 'failed', changed: false, summary: message });
-    if (opts.dryRun) throw wrap(err, failedPhase);
-    const applied = journal.operation?.steps ?? [];
-    if (opts.noRollback) {
-      opts.sink.note(failedPhase, `--no-rollback: keeping ${applied.length} applied step(s); the next run will roll them back first`);
-      throw wrap(err, failedPhase);
-    }
-    opts.sink.note(failedPhase, `rolling back ${applied.length} step(s) applied in this run`);
-    run.pending.clear();
-    try {
-      await undoSteps(run, journal, applied, 'rollback: undo', (p) => (phase = p));
-      journal.operation = null;
-      await saveJournal(snapData, journal).catch((saveErr: unknown) => {
-        opts.sink.note(failedPhase, `the journal could not record the rollback (${(saveErr as Error).message}); the next run undoes those steps again, which changes nothing`);
-      });
-    } catch (undoErr) {
-      throw new StepError(`${message}; and the rollback is incomplete: ${(undoErr as Error).message}`, { phase: failedPhase });
-    }
-    throw wrap(err, failedPhase, 'rolled back');
+    throw await rollBack(err, ex, recorder, listr, opts);
   }
 
   if (!opts.dryRun) {
-    const now = new Date().toISOString();
     for (const { addon } of built) {
-      const mine = (journal.operation?.steps ?? []).filter((s) => s.addon === addon.name).map(({ phase: p, kind, addon: a, record }) => ({ phase: p, kind, addon: a, record }));
-      const before = journal.addons[addon.name];
-      const history = before && before.version !== addon.version ? [...(before.history ?? []), { version: before.version, at: now }] : before?.history;
-      // A dependency pulled in by another addon keeps what it was enabled with.
-      const kept = before !== undefined && addon.reason !== 'requested';
-      journal.addons[addon.name] = {
-        version: addon.version,
-        requested: kept ? before.requested : addon.requested,
-        args: kept ? before.args : addon.args,
-        options: kept ? before.options : addon.options,
-        enabledAt: before?.enabledAt ?? now,
-        updatedAt: changedBy.get(addon.name) ? now : (before?.updatedAt ?? now),
-        steps: mergeSteps(before?.steps ?? [], mine),
-        ...(history ? { history } : {}),
-      };
-      if (!changedBy.get(addon.name)) {
-        opts.sink.note(`enable/${addon.name}`, before ? `${addon.name} is already enabled${addon.version ? ` at ${addon.version}` : ''}` : `${addon.name}: the node already had everything; recorded as enabled`);
-      }
+      if (changedBy.get(addon.name)) continue;
+      const before = recorder.journal.addons[addon.name];
+      opts.sink.note(`enable/${addon.name}`, before ? `${addon.name} is already enabled${addon.version ? ` at ${addon.version}` : ''}` : `${addon.name}: the node already had everything; recorded as enabled`);
     }
-    const opened = journal.operation !== null;
-    journal.operation = null;
-    if (opened || JSON.stringify(journal.addons) !== addonsAtStart) await saveJournal(snapData, journal);
+    await recorder.enabled(
+      built.map((b) => b.addon),
+      changedBy,
+      addonsAtStart,
+    );
   }
-  return { ok: true, changed: run.changed, restarts: run.restarts };
+  return { ok: true, ...opts.stats };
+}
+
+/** A failed enable: every step this run applied is undone (unless --no-rollback); the error to throw. */
+async function rollBack(err: unknown, ex: Executor, recorder: JournalRecorder, listr: Promise<ListrModule>, opts: EngineOptions): Promise<Error> {
+  const failedPhase = err instanceof Mk8sError && err.phase ? err.phase : ex.phase;
+  const message = err instanceof Error ? err.message : String(err);
+  opts.sink.step({ phase: failedPhase, status: 'failed', changed: false, summary: message });
+  if (opts.dryRun) return wrap(err, failedPhase);
+  const applied = recorder.appliedSteps();
+  if (opts.noRollback) {
+    opts.sink.note(failedPhase, `--no-rollback: keeping ${applied.length} applied step(s); the next run will roll them back first`);
+    return wrap(err, failedPhase);
+  }
+  opts.sink.note(failedPhase, `rolling back ${applied.length} step(s) applied in this run`);
+  ex.pending.clear();
+  try {
+    await undoSteps(ex, recorder, listr, applied, 'rollback: undo');
+    recorder.journal.operation = null;
+    await recorder.save().catch((saveErr: unknown) => {
+      opts.sink.note(failedPhase, `the journal could not record the rollback (${(saveErr as Error).message}); the next run undoes those steps again, which changes nothing`);
+    });
+  } catch (undoErr) {
+    return new StepError(`${message}; and the rollback is incomplete: ${(undoErr as Error).message}`, { phase: failedPhase });
+  }
+  return wrap(err, failedPhase, 'rolled back');
 }
 
 function wrap(err: unknown, phase: string, suffix?: string): Error {
@@ -401,69 +262,133 @@ function wrap(err: unknown, phase: string, suffix?: string): Error {
   return new StepError(text, { phase, cause: err });
 }
 
+/**
+ * One task per journaled step to undo inside an open operation (disable, reset): each undone step leaves
+ * the operation, so a run killed here is finished by the next.
+ */
+function undoTask(ex: Executor, recorder: JournalRecorder, s: OperationStep, phase: string, again: string, after?: () => void): EngineTask {
+  return {
+    title: `${phase}: undo`,
+    task: async () => {
+      ex.enter(phase);
+      if (ex.ctx.signal.aborted) throw new StepError(`interrupted; ${again}`, { phase });
+      ex.opts.sink.step({ phase, status: 'started', changed: false });
+      ex.crashIfAsked(phase, 'before');
+      await ex.undoStep(s, phase, () => recorder.undone(s));
+      after?.();
+    },
+  };
+}
+
+/** The last task of an operation of undos: the restarts asked for, then the operation closed. */
+function closingTask(phase: string, ex: Executor, recorder: JournalRecorder, restarts: RestartOptions, done?: () => void): EngineTask {
+  return {
+    title: phase,
+    task: async () => {
+      ex.enter(phase);
+      await ex.flush(ex.ctx.signal, restarts);
+      done?.();
+      recorder.journal.operation = null;
+      await recorder.save();
+    },
+  };
+}
+
+/** Runs an operation's undo tasks; a failure is named by its phase, and the journal keeps what is left. */
+async function runUndoTasks(ex: Executor, listr: Promise<ListrModule>, tasks: EngineTask[], again: string): Promise<void> {
+  try {
+    await runTasks(listr, tasks, ex.opts.sink);
+  } catch (err) {
+    ex.opts.sink.step({ phase: ex.phase, status: 'failed', changed: false, summary: (err as Error).message });
+    throw wrap(err, ex.phase, `the journal keeps the remaining steps; ${again}`);
+  }
+}
+
+const disablePhase = (s: OperationStep) => s.phase.replace(/^enable\//, 'disable/');
+
 /** disable: undo the addon's journaled steps, newest first; finished by the next run if interrupted. */
 export async function runDisable(plan: Plan, opts: EngineOptions): Promise<RunResult> {
-  const snapData = opts.base.paths.snapData;
-  const journal = await loadJournal(snapData);
-  if (!opts.dryRun) await recoverInterrupted(journal, opts);
-  let phase = 'disable';
-  const run = new Run(opts, () => phase);
-  const Listr = await listr();
-  const tasks = plan.addons.map((addon) => ({
-    title: `disable ${addon.name}`,
-    task: async (_: unknown, t: { skip(m: string): void; newListr: (x: unknown[], o: unknown) => unknown }) => {
-      phase = `disable/${addon.name}`;
+  const recorder = await JournalRecorder.load(opts.base.paths.snapData, opts.commandLine);
+  const journal = recorder.journal;
+  const listr = loadListr();
+  if (!opts.dryRun) await recoverInterrupted(recorder, opts);
+  const ex = executorFor(opts, 'disable');
+  const again = 'run disable again to finish';
+  const tasks = plan.addons.map((addon) =>
+    group(`disable ${addon.name}`, async (t) => {
+      ex.enter(`disable/${addon.name}`);
       const enabled = journal.addons[addon.name];
       if (!enabled) {
-        opts.sink.note(phase, `${addon.name} is not enabled; nothing to do`);
+        opts.sink.note(ex.phase, `${addon.name} is not enabled; nothing to do`);
         t.skip(`${addon.name} is not enabled`);
-        return;
+        return undefined;
       }
       const steps: OperationStep[] = [...enabled.steps].reverse().map((s) => ({ ...s, state: 'applied' as const }));
       if (opts.dryRun) {
-        for (const s of steps) opts.sink.step({ phase: s.phase.replace(/^enable\//, 'disable/'), status: 'would-change', changed: false, summary: `undo ${s.phase}` });
-        return;
+        for (const s of steps) opts.sink.step({ phase: disablePhase(s), status: 'would-change', changed: false, summary: `undo ${s.phase}` });
+        return undefined;
       }
-      journal.operation = { type: 'disable', pid: process.pid, command: opts.commandLine, startedAt: new Date().toISOString(), steps: [...steps], addons: [addon.name] };
-      await saveJournal(snapData, journal);
-      return t.newListr(
-        [
-          ...steps.map((s) => ({
-            title: `${s.phase.replace(/^enable\//, 'disable/')}: undo`,
-            task: async () => {
-              phase = s.phase.replace(/^enable\//, 'disable/');
-              if (opts.base.signal.aborted) throw new StepError('interrupted; run disable again to finish', { phase });
-              opts.sink.step({ phase, status: 'started', changed: false });
-              crashIfAsked(opts, phase, 'before');
-              const did = await kindImpl(s.kind).undo(run.ctx, s.record);
-              if (journal.operation) journal.operation.steps = journal.operation.steps.filter((x) => x.phase !== s.phase);
-              await saveJournal(snapData, journal);
-              if (did !== false) run.changed++;
-              opts.sink.step({ phase, status: did === false ? 'skipped' : 'undone', changed: did !== false });
-            },
-          })),
-          {
-            title: `disable/${addon.name}/restarts`,
-            task: async () => {
-              phase = `disable/${addon.name}/restarts`;
-              await run.flush();
-              delete journal.addons[addon.name];
-              journal.operation = null;
-              await saveJournal(snapData, journal);
-            },
-          },
-        ],
-        { concurrent: false, exitOnError: true },
-      );
-    },
-  }));
-  try {
-    await new Listr(tasks as never, { renderer: rendererFor(opts), exitOnError: true, registerSignalListeners: false }).run();
-  } catch (err) {
-    opts.sink.step({ phase, status: 'failed', changed: false, summary: (err as Error).message });
-    throw wrap(err, phase, 'the journal keeps the remaining steps; run disable again to finish');
+      await recorder.openUndo('disable', steps, [addon.name]);
+      return [
+        ...steps.map((s) => undoTask(ex, recorder, s, disablePhase(s), again)),
+        closingTask(`disable/${addon.name}/restarts`, ex, recorder, {}, () => delete journal.addons[addon.name]),
+      ];
+    }),
+  );
+  await runUndoTasks(ex, listr, tasks, again);
+  return { ok: true, ...opts.stats };
+}
+
+/** A node file for reset to put back as it was before mk8s-addons first changed it. */
+export interface Restore {
+  /** Relative to $SNAP_DATA, e.g. `args/kubelet`. */
+  rel: string;
+  path: string;
+  /** As it was before mk8s-addons changed it. */
+  previous: FileState;
+  /** One line for the report (`restored args/kubelet (content as before mk8s-addons)`). */
+  summary: string;
+  /** The daemon that reads the file, restarted (when running) once the file is back. */
+  daemon?: string;
+}
+
+/** The phase of a reset restore: `reset/restore/args/kubelet`. */
+const RESTORE_PREFIX = 'reset/restore/';
+
+/** Reset's restarts: running daemons only, each saying which of the restored files it reads. */
+function resetRestarts(steps: readonly OperationStep[]): RestartOptions {
+  const rels = (daemon: string) => steps.filter((s) => (s.record.restarts as string[] | undefined)?.includes(daemon)).map((s) => s.phase.slice(RESTORE_PREFIX.length));
+  return { onlyActive: true, phase: 'reset/restarts', say: (daemon) => `restarted ${daemon} (${rels(daemon).join(', ')} restored)` };
+}
+
+/**
+ * reset's last part: every node file the journal's snapshot holds and that is not as it was is put back,
+ * as undo steps of kind `file` run by the executor inside a journaled operation (`reset`): a run killed
+ * half-way is finished by the next run like a disable. Then the daemons that read restored files are
+ * restarted (running ones only) and, with no addon left, the snapshot is forgotten.
+ */
+export async function runRestore(restores: readonly Restore[], opts: EngineOptions): Promise<RunResult> {
+  const recorder = await JournalRecorder.load(opts.base.paths.snapData, opts.commandLine);
+  const listr = loadListr();
+  await recoverInterrupted(recorder, opts);
+  const ex = executorFor(opts, 'reset/restore');
+  if (restores.length > 0) {
+    const steps: OperationStep[] = restores.map((r) => ({
+      phase: `${RESTORE_PREFIX}${r.rel}`,
+      kind: 'file',
+      addon: 'reset',
+      // The file kind's undo puts `previous` back and asks for the restart of what reads it.
+      record: { path: r.path, previous: r.previous, summary: r.summary, ...(r.daemon ? { restarts: [r.daemon] } : {}) },
+      state: 'applied',
+    }));
+    await recorder.openUndo('reset', steps, []);
+    const again = 'run reset again to finish';
+    const tasks: EngineTask[] = steps.map((s) => undoTask(ex, recorder, s, s.phase, again, () => opts.sink.note('reset/restore', String(s.record.summary))));
+    tasks.push(closingTask('reset/restarts', ex, recorder, resetRestarts(steps)));
+    await runUndoTasks(ex, listr, tasks, again);
   }
-  return { ok: true, changed: run.changed, restarts: run.restarts };
+  await recorder.forgetSnapshotIfClean();
+  return { ok: true, ...opts.stats };
 }
 
 export type { StepStatus };

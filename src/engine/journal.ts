@@ -39,12 +39,12 @@ export interface EnabledAddon {
 }
 
 export interface Operation {
-  /** `enable`: rolled back if interrupted; `disable`: finished if interrupted. */
-  type: 'enable' | 'disable';
+  /** `enable`: rolled back if interrupted; `disable` and `reset` (its file restores): finished if interrupted. */
+  type: 'enable' | 'disable' | 'reset';
   pid: number;
   command: string;
   startedAt: string;
-  /** enable: steps applied so far in this run; disable: steps still to undo (in undo order). */
+  /** enable: steps applied so far in this run; disable, reset: steps still to undo (in undo order). */
   steps: OperationStep[];
   /** disable: the addons being disabled. */
   addons?: string[];
@@ -157,7 +157,7 @@ export function journalProblem(data: Json): string | undefined {
   const op = data.operation;
   if (op !== null) {
     if (!isObject(op)) return `operation is ${op === undefined ? 'missing' : describe(op)}, not an operation or null`;
-    if (op.type !== 'enable' && op.type !== 'disable') return `operation.type is ${JSON.stringify(op.type)}, not "enable" or "disable"`;
+    if (op.type !== 'enable' && op.type !== 'disable' && op.type !== 'reset') return `operation.type is ${JSON.stringify(op.type)}, not "enable", "disable" or "reset"`;
     if (typeof op.pid !== 'number' || !isString(op.command) || !isString(op.startedAt)) return 'operation needs pid, command and startedAt';
     const p = stepsProblem(op.steps, 'operation.steps', true);
     if (p) return p;

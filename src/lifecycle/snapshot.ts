@@ -1,10 +1,11 @@
 /**
  * The journal's snapshot, for `reset`: every node file mk8s-addons ever changed, as it was before the
- * first change (relative to $SNAP_DATA). Finds the files that differ from it now and puts them back,
- * and names the MicroK8s daemon that reads each one (so a restored args file takes effect).
+ * first change (relative to $SNAP_DATA). Finds the files that differ from it now, says what restoring
+ * each does, and names the MicroK8s daemon that reads each one (so a restored args file takes effect);
+ * the engine puts them back (src/engine/engine.ts runRestore).
  */
 import path from 'node:path';
-import { fileState, restoreState, type FileState } from '../adapters/fs.js';
+import { fileState, type FileState } from '../adapters/fs.js';
 import { daemonFor } from '../node/node.js';
 import type { Layout } from '../planner.js';
 
@@ -59,10 +60,6 @@ export function restoreSummary(f: DriftedFile): string {
     .filter(Boolean)
     .join(', ');
   return `restored ${f.rel} (${what} as before mk8s-addons)`;
-}
-
-export async function restoreFile(f: DriftedFile): Promise<void> {
-  await restoreState(f.abs, f.before);
 }
 
 // Args files whose daemon must restart to read them again; other files are read when used.

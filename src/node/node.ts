@@ -79,6 +79,14 @@ export async function readSandboxMarker(p: SnapPaths): Promise<SandboxMarker | u
 }
 
 /**
+ * The resolv.conf of the node's host (the one kubelet hands to pods with dnsPolicy: Default):
+ * /etc/resolv.conf, or a sandbox's own (the test machine's is whatever it has).
+ */
+export async function hostResolvConf(p: SnapPaths): Promise<string> {
+  return (await readSandboxMarker(p))?.resolvConf ?? '/etc/resolv.conf';
+}
+
+/**
  * The MicroK8s daemon that runs a logical service on this layout: on kubelite nodes apiserver, kubelet,
  * proxy, scheduler and controller-manager are all `kubelite`.
  */

@@ -300,8 +300,10 @@ test('reset disables every addon and restores the node files byte-identical, say
   assert.deepEqual(notes(r.stdout, 'reset/restore'), ['restored args/kubelet (content as before mk8s-addons)']);
   assert.deepEqual(notes(r.stdout, 'reset/restarts'), ['restarted kubelite (args/kubelet restored)']);
   // Dependants first: nothing here depends on another, so the order is the journal's.
-  const undone = events(r.stdout).filter((e) => e.type === 'step' && e.status === 'undone').map((e) => String(e.phase).split('/')[1]);
-  assert.deepEqual([...new Set(undone)].sort(), ['dns', 'helm3']);
+  const undone = events(r.stdout).filter((e) => e.type === 'step' && e.status === 'undone').map((e) => String(e.phase));
+  assert.deepEqual([...new Set(undone.filter((p) => p.startsWith('disable/')).map((p) => p.split('/')[1]))].sort(), ['dns', 'helm3']);
+  // The restore is an undo step of the engine, after the disables.
+  assert.deepEqual(undone.filter((p) => !p.startsWith('disable/')), ['reset/restore/args/kubelet']);
   assert.deepEqual(argsDigest(), argsBefore);
   assert.equal(existsSync(helm3()), false);
   // The sandbox has no $SNAP_DATA/bin: the folder helm3's enable made goes with it.
@@ -337,6 +339,31 @@ test('reset after an enable killed half-way rolls the interrupted run back', asy
   );
   assert.deepEqual(argsDigest(), argsBefore);
   assert.equal(await gone('deployment/coredns'), true);
+  assert.deepEqual({ ...journal(), format: undefined }, { format: undefined, addons: {}, operation: null, snapshot: {} });
+  assert.deepEqual(node.cli(['status', '-a', 'dns']), { code: 0, stdout: 'disabled\n', stderr: '' });
+});
+
+test('reset killed half-way through its restores is finished by the next run', async () => {
+  assert.equal(node.cli(['enable', 'dns']).code, 0);
+  const kubelet = path.join(node.info.snapData, 'args', 'kubelet');
+  writeFileSync(kubelet, `${readFileSync(kubelet, 'utf8')}--v=4\n`);
+
+  const killed = node.cli(['reset', '--output', 'json'], { MK8S_ADDONS_CRASH_AT: 'reset/restore/args/kubelet:before' });
+  assert.equal(killed.code, null);
+  assert.notDeepEqual(argsDigest(), argsBefore);
+  const left = journal() as unknown as { addons: object; operation: { type: string; steps: { phase: string; kind: string }[] } };
+  assert.deepEqual(left.addons, {});
+  assert.deepEqual([left.operation.type, left.operation.steps.map((s) => `${s.kind} ${s.phase}`)], ['reset', ['file reset/restore/args/kubelet']]);
+
+  const r = node.cli(['reset', '--output', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(String(notes(r.stdout, 'recover')[0]), /^an earlier run \(pid \d+: mk8s-addons reset, started .+\) was interrupted; finishing its 1 step\(s\)$/);
+  assert.deepEqual(
+    events(r.stdout).filter((e) => e.type === 'step' && e.status === 'undone').map((e) => e.phase),
+    ['reset/restore/args/kubelet'],
+  );
+  assert.deepEqual(notes(r.stdout, 'reset/restarts'), ['restarted kubelite (args/kubelet restored)']);
+  assert.deepEqual(argsDigest(), argsBefore);
   assert.deepEqual({ ...journal(), format: undefined }, { format: undefined, addons: {}, operation: null, snapshot: {} });
   assert.deepEqual(node.cli(['status', '-a', 'dns']), { code: 0, stdout: 'disabled\n', stderr: '' });
 });

@@ -9,9 +9,10 @@ import semverCompare from 'semver/functions/compare.js';
 import { ROOT } from '../support/cli.js';
 import { catalogue } from '../support/catalogue.js';
 import { loadChartFiles } from '../../src/cilium/chart-archive.js';
-import { checkCompatibility, type CompatibilityTable } from '../../src/cilium/compat.js';
-import { compatibilityTableSchema } from '../../src/cilium/compat-schema.js';
+import { checkCompatibility, type CompatibilityTable } from '../../src/compatibility.js';
+import { compatibilityTableSchema } from '../../src/compatibility-schema.js';
 
+const CILIUM = { name: 'Cilium', addon: 'cilium' };
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'cilium', 'compatibility.yaml');
 const TABLE: CompatibilityTable = v.parse(compatibilityTableSchema, (yaml.load(readFileSync(FIXTURE, 'utf8')) as { compatibility: unknown }).compatibility);
 
@@ -22,11 +23,11 @@ test('cilium compat: every pinned Cilium minor has an entry, and `requires` is i
   const pins = (catalogue().get('cilium')?.versions?.pins ?? []).map((p) => p.version).sort(semverCompare);
   const newestByMinor = new Map<string, string>();
   for (const version of pins) newestByMinor.set(version.split('.').slice(0, 2).join('.'), version);
-  assert.deepEqual(TABLE.map((e) => e.cilium), [...newestByMinor.keys()]);
+  assert.deepEqual(TABLE.map((e) => e.minor), [...newestByMinor.keys()]);
   for (const [minor, version] of newestByMinor) {
     const files = await loadChartFiles(path.join(ROOT, 'charts', 'cilium', `cilium-${version}.tgz`));
     const chart = yaml.load(files.get('Chart.yaml')?.toString('utf8') ?? '') as { kubeVersion?: string };
-    assert.equal(TABLE.find((e) => e.cilium === minor)?.requires, chart.kubeVersion ?? REQUIRES_WITHOUT_KUBEVERSION[minor], `Cilium ${version}`);
+    assert.equal(TABLE.find((e) => e.minor === minor)?.requires, chart.kubeVersion ?? REQUIRES_WITHOUT_KUBEVERSION[minor], `Cilium ${version}`);
   }
 });
 
@@ -88,15 +89,15 @@ test('cilium compat: tested, untested and unsupported combinations', () => {
     ['latest', '1.30.0', { ok: false, reason: '"latest" is not a Cilium version' }],
     ['1.16.19', 'banana', { ok: false, reason: '"banana" is not a Kubernetes version' }],
   ];
-  for (const [cilium, k8s, want] of cases) assert.deepEqual(checkCompatibility(TABLE, cilium, k8s), want, `${cilium} on ${k8s}`);
+  for (const [cilium, k8s, want] of cases) assert.deepEqual(checkCompatibility(TABLE, CILIUM, cilium, k8s), want, `${cilium} on ${k8s}`);
 });
 
 test('cilium compat: the entry schema names what is wrong', () => {
-  const r = v.safeParse(compatibilityTableSchema, [{ cilium: '1.16.19', tested: '1.27-1.30', older: 'untested' }]);
+  const r = v.safeParse(compatibilityTableSchema, [{ minor: '1.16.19', tested: '1.27-1.30', older: 'untested' }]);
   assert.equal(r.success, false);
-  assert.equal(r.issues?.[0]?.message, 'must be a Cilium minor such as "1.16"');
-  const r2 = v.safeParse(compatibilityTableSchema, [{ cilium: '1.16', tested: '1.27 to 1.30', older: 'untested' }]);
+  assert.equal(r.issues?.[0]?.message, 'must be a minor version such as "1.16"');
+  const r2 = v.safeParse(compatibilityTableSchema, [{ minor: '1.16', tested: '1.27 to 1.30', older: 'untested' }]);
   assert.equal(r2.issues?.[0]?.message, 'must be a range of Kubernetes minors such as "1.27 - 1.30"');
-  const r3 = v.safeParse(compatibilityTableSchema, [{ cilium: '1.16', requires: '>= banana', tested: '1.27 - 1.30', older: 'untested' }]);
+  const r3 = v.safeParse(compatibilityTableSchema, [{ minor: '1.16', requires: '>= banana', tested: '1.27 - 1.30', older: 'untested' }]);
   assert.equal(r3.issues?.[0]?.message, 'must be a semver range such as ">= 1.21.0-0"');
 });

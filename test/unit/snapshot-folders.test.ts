@@ -8,7 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileState, restoreState, writeAtomic } from '../../src/adapters/fs.js';
-import { driftedFiles, restoreFile, restoreSummary } from '../../src/lifecycle/snapshot.js';
+import { driftedFiles, restoreSummary, type DriftedFile } from '../../src/lifecycle/snapshot.js';
+import { kindImpl } from '../../src/engine/kinds/index.js';
+import type { StepContext } from '../../src/engine/step.js';
+
+/** As reset restores a drifted file: the file kind's undo with the snapshot's state as its record. */
+const restoreAsReset = (f: DriftedFile) =>
+  kindImpl('file').undo({ requestRestart: () => assert.fail('no restart: no content changed') } as unknown as StepContext, { path: f.abs, previous: f.before });
 
 function withDir(fn: (dir: string) => Promise<void>) {
   return async () => {
@@ -56,7 +62,8 @@ test(
       drifted.map((f) => [f.rel, restoreSummary(f)]),
       [[rel, 'removed the folders bin/demo/, bin/ when empty (mk8s-addons created them)']],
     );
-    await restoreFile(drifted[0] as (typeof drifted)[number]);
+    // Only folders go, and that is a change (counted and reported as undone).
+    assert.equal(await restoreAsReset(drifted[0] as DriftedFile), true);
     assert.equal(existsSync(path.join(dir, 'bin')), false);
     assert.deepEqual(await driftedFiles(dir, snapshot), []);
 
@@ -64,7 +71,9 @@ test(
     mkdirSync(path.join(dir, 'bin'));
     const outer = await driftedFiles(dir, snapshot);
     assert.deepEqual(outer.map(restoreSummary), ['removed the folder bin/ when empty (mk8s-addons created it)']);
-    await restoreFile(outer[0] as (typeof outer)[number]);
+    assert.equal(await restoreAsReset(outer[0] as DriftedFile), true);
     assert.equal(existsSync(path.join(dir, 'bin')), false);
+    // Nothing left to put back: no change.
+    assert.equal(await restoreAsReset(outer[0] as DriftedFile), false);
   }),
 );

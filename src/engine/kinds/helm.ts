@@ -4,7 +4,6 @@
  * the revision that was there before, or uninstalls a release that did not exist (and waits for its pods
  * to go).
  */
-import { isDeepStrictEqual } from 'node:util';
 import * as helm from '../../adapters/helm.js';
 import * as kube from '../../adapters/kube.js';
 import type { Command } from '../../adapters/process.js';
@@ -28,8 +27,6 @@ const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.Hel
   ...(phase ? { phase } : {}),
 });
 
-/** Deployed and wanted values compared as helm stores them (JSON). */
-export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 
 /** Keys sorted at every depth (JSON.stringify's replacer array would be an allow-list at every depth). */
 function sortedKeys(v: unknown): unknown {
@@ -71,7 +68,7 @@ const helmRelease: StepKindImpl = {
         const h = helmContext(ctx, binary);
         const st = await helm.releaseState(h, { release, namespace });
         if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
-        const sameValues = sameHelmValues(st.values, values);
+        const sameValues = helm.sameHelmValues(st.values, values);
         const rel = st.release;
         if (rel.status === 'deployed' && st.chartVersion === chartVersion && sameValues) {
           return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };

@@ -1,7 +1,7 @@
 /**
  * Step kinds that change the cluster: kube-apply (server-side apply of objects, undo deletes what it
  * created or re-applies what was there), kube-configmap (read-modify-replace of one key, retried on
- * conflict, with an edit function an addon registers) and kube-wait (a rollout wait by watch).
+ * conflict, with the edit function the addon's hook prepared) and kube-wait (a rollout wait by watch).
  */
 import * as kube from '../../adapters/kube.js';
 import type { ObjectRef, RolloutRef } from '../../adapters/kube.js';
@@ -133,13 +133,20 @@ function deleteStep(seed: StepSeed, objects: Obj[], waitGone: { namespace: strin
 /**
  * Pods started under the previous CNI keep its network and are not managed by the new one. Restart
  * (delete, so their controller re-creates them) the pods that are neither host-network nor managed by
- * Cilium (no CiliumEndpoint) and that started before the agent was ready, as Cilium's docs advise.
- * Nothing to undo: the pods come back under whichever CNI is then active.
+ * the new CNI and that started before its agent was ready, as Cilium's docs advise. Which pods the CNI
+ * manages is data: `managedBy` names a custom resource (`apiVersion`, plural `resource`) with one object
+ * per managed pod, of the same namespace and name (Cilium's CiliumEndpoints). Nothing to undo: the pods
+ * come back under whichever CNI is then active.
  */
 const kubeRestartPods: StepKindImpl = {
   kind: 'kube-restart-pods',
   create(seed): Step {
     const agent = seed.params.agent as { namespace: string; selector: string };
+    const managedBy = seed.params.managedBy as { apiVersion?: unknown; resource?: unknown } | undefined;
+    if (typeof managedBy?.apiVersion !== 'string' || typeof managedBy.resource !== 'string') {
+      throw new InternalError(`step ${seed.phase}: "managedBy" must be {apiVersion, resource}, the custom resource with one object per pod the CNI manages`);
+    }
+    const managedResource = { apiVersion: managedBy.apiVersion, resource: managedBy.resource };
     const enabled = seed.params.enabled !== false;
     const stale = async (ctx: StepContext) => {
       const k = await kube.connect(ctx.kubeconfig);
@@ -147,8 +154,8 @@ const kubeRestartPods: StepKindImpl = {
       const readyTimes = agents.items.map((p) => (p.status?.conditions ?? []).find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime).filter((t): t is Date => t !== undefined);
       if (readyTimes.length === 0) return [];
       const agentReady = Math.min(...readyTimes.map((t) => new Date(t).getTime()));
-      // No CiliumEndpoint CRD yet: no pod is managed.
-      const managed = new Set((await kube.listCiliumEndpoints(k)).map((c) => `${c.namespace}/${c.name}`));
+      // No such CRD yet: no pod is managed.
+      const managed = new Set((await kube.listCustomObjects(k, managedResource.apiVersion, managedResource.resource)).map((c) => `${c.namespace}/${c.name}`));
       const pods = { items: await kube.listPods(k) };
       return pods.items
         .filter((p) => !p.spec?.hostNetwork && p.metadata?.ownerReferences?.length && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
@@ -181,29 +188,18 @@ const kubeRestartPods: StepKindImpl = {
 
 // -------------------------------------------------------------------------------------- kube-configmap
 
-/** An edit of one ConfigMap value: current text (undefined when absent) and the step's arguments in. */
-export type ConfigMapEdit = (current: string | undefined, args: Record<string, unknown>) => string;
-const edits = new Map<string, ConfigMapEdit>();
-
-/** Addons register the edits their kube-configmap steps name (e.g. dns: `corefile-forwarders`). */
-export function registerConfigMapEdit(name: string, edit: ConfigMapEdit): void {
-  edits.set(name, edit);
-}
-
 const kubeConfigMap: StepKindImpl = {
   kind: 'kube-configmap',
-  create(seed): Step {
+  create(seed, kctx): Step {
     const name = String(seed.params.name);
     const namespace = String(seed.params.namespace ?? 'kube-system');
     const key = String(seed.params.key);
     const editName = String(seed.params.edit);
     const args = (seed.params.args as Record<string, unknown> | undefined) ?? {};
     const labels = (seed.params.labels as Record<string, string> | undefined) ?? {};
-    const edit = (current: string | undefined) => {
-      const fn = edits.get(editName);
-      if (!fn) throw new InternalError(`step ${seed.phase}: no configmap edit named "${editName}"`);
-      return fn(current, args);
-    };
+    const fn = kctx.edits?.[editName];
+    if (!fn) throw new InternalError(`step ${seed.phase}: the addon's hook prepared no configmap edit named "${editName}"`);
+    const edit = (current: string | undefined) => fn(current, args);
     const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } };
     return {
       ...seed.meta,

@@ -3,6 +3,7 @@
  * record everything needed to put the node back exactly (previous content, mode, owner, or absence).
  */
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as fs from '../../adapters/fs.js';
 import { findFlag, removeFlag, setFlag } from '../../node/args-file.js';
 import { nodeFiles } from '../../node/node.js';
@@ -72,11 +73,13 @@ const fileKind: StepKindImpl = {
   },
   async undo(ctx, record) {
     const file = record.path as string;
-    const before = await fs.readText(file);
+    const before = await fs.fileState(file);
     await fs.restoreState(file, record.previous as FileState);
-    const after = await fs.readText(file);
-    if (before === after) return false;
-    for (const s of (record.restarts as string[] | undefined) ?? []) ctx.requestRestart(s, `${path.basename(file)} restored`);
+    const after = await fs.fileState(file);
+    // A mode, owner or folder put back is a change too; only a changed content is read again by services.
+    if (isDeepStrictEqual(before, after)) return false;
+    const content = (st: FileState) => (st.exists ? st.content : undefined);
+    if (content(before) !== content(after)) for (const s of (record.restarts as string[] | undefined) ?? []) ctx.requestRestart(s, `${path.basename(file)} restored`);
     return true;
   },
 };

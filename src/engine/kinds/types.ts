@@ -11,10 +11,18 @@ export interface StepSeed {
   params: Record<string, unknown>;
 }
 
-/** What a kind may know when it builds a step: where the node is and its era. */
+/**
+ * An edit of one ConfigMap value, for kube-configmap steps: the current text (undefined when the ConfigMap
+ * or its key is absent) and the step's `args` in, the wanted text out. Pure.
+ */
+export type ConfigMapEdit = (current: string | undefined, args: Record<string, unknown>) => string;
+
+/** What a kind may know when it builds a step: where the node is and its era, and what the addon's hook prepared. */
 export interface KindContext {
   paths: SnapPaths;
   layout: Layout;
+  /** The ConfigMap edits the addon's hook returned, by the name its kube-configmap steps give in `edit`. */
+  edits?: Readonly<Record<string, ConfigMapEdit>>;
 }
 
 export interface StepKindImpl {

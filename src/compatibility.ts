@@ -1,15 +1,15 @@
 /**
- * Which Kubernetes versions each Cilium minor supports. Pure: the table is data (the `compatibility:`
- * key of addons/cilium/manifest.yaml), the check a function of the table and two versions.
+ * Which Kubernetes versions each minor of an addon's software supports. Pure and generic: the table is
+ * data (the `compatibility:` key of an addon's manifest), the check a function of the table, the
+ * software's name and two versions. Cilium's table (addons/cilium/manifest.yaml) is the first user.
  *
- * Two sources per Cilium minor:
- * - `requires`: the chart's own `kubeVersion` (Chart.yaml, from 1.9.18): helm refuses any other
- *   Kubernetes, so outside it is not ok;
- * - `tested`: the Kubernetes minors Cilium's documentation (Kubernetes Compatibility) lists as e2e
- *   tested for that release. Newer Kubernetes is untested (a warning). Older Kubernetes is unsupported
- *   up to Cilium 1.14 ("Older Kubernetes versions not listed here do not have Cilium support") and only
- *   untested from 1.15 ("Older and newer Kubernetes versions ... depend on the forward / backward
- *   compatibility offered by Kubernetes"): `older` says which.
+ * Two sources per minor:
+ * - `requires`: the chart's own `kubeVersion` (Chart.yaml): helm refuses any other Kubernetes, so outside
+ *   it is not ok;
+ * - `tested`: the Kubernetes minors the software's documentation lists as tested for that release. Newer
+ *   Kubernetes is untested (a warning). Older Kubernetes is `unsupported` or only `untested`, as the
+ *   documentation of that release says (Cilium: unsupported up to 1.14, "Older Kubernetes versions not
+ *   listed here do not have Cilium support"; untested from 1.15).
  */
 import semverCoerce from 'semver/functions/coerce.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
@@ -17,10 +17,10 @@ import semverSatisfies from 'semver/functions/satisfies.js';
 export const MINOR_RE = /^(\d+)\.(\d+)$/;
 export const TESTED_RE = /^(\d+\.\d+)\s*-\s*(\d+\.\d+)$/;
 
-/** One Cilium minor's entry (its schema, validated where the manifest is loaded: compat-schema.ts). */
+/** One minor's entry (its schema, validated where the manifest is loaded: compatibility-schema.ts). */
 export interface CompatibilityEntry {
-  /** Cilium minor, e.g. `"1.16"`. */
-  cilium: string;
+  /** The software's minor, e.g. `"1.16"`. */
+  minor: string;
   /** The chart's kubeVersion constraint, a semver range, e.g. `">= 1.21.0-0"`. */
   requires?: string | undefined;
   /** Kubernetes minors e2e tested, inclusive, e.g. `"1.27 - 1.30"`. */
@@ -30,6 +30,12 @@ export interface CompatibilityEntry {
 }
 
 export type CompatibilityTable = readonly CompatibilityEntry[];
+
+/** Whose table it is: the software's name in messages (`Cilium`) and the addon whose manifest holds it. */
+export interface Software {
+  name: string;
+  addon: string;
+}
 
 /**
  * The result: `ok` false means do not install (helm or Cilium's docs rule it out); `ok` true with a
@@ -54,7 +60,7 @@ function testedRange(e: CompatibilityEntry): [Minor, Minor] {
   const m = TESTED_RE.exec(e.tested);
   const lo = minorOf(m?.[1] ?? '');
   const hi = minorOf(m?.[2] ?? '');
-  if (!lo || !hi) throw new Error(`compatibility entry for Cilium ${e.cilium}: bad tested range "${e.tested}"`);
+  if (!lo || !hi) throw new Error(`compatibility entry ${e.minor}: bad tested range "${e.tested}"`);
   return [lo, hi];
 }
 
@@ -73,35 +79,36 @@ function testedOrBetter(e: CompatibilityEntry, k8s: string, k8sMinor: Minor): bo
   return meetsChart(e, k8s) && cmp(k8sMinor, lo) >= 0 && cmp(k8sMinor, hi) <= 0;
 }
 
-/** Whether Cilium `ciliumVersion` suits Kubernetes `kubernetesVersion`, by the table. */
-export function checkCompatibility(table: CompatibilityTable, ciliumVersion: string, kubernetesVersion: string): CompatibilityResult {
-  const cilium = coerce(ciliumVersion);
+/** Whether `version` of the software suits Kubernetes `kubernetesVersion`, by the table. */
+export function checkCompatibility(table: CompatibilityTable, software: Software, version: string, kubernetesVersion: string): CompatibilityResult {
+  const name = software.name;
+  const coerced = coerce(version);
   const k8s = coerce(kubernetesVersion);
-  if (!cilium) return { ok: false, reason: `"${ciliumVersion}" is not a Cilium version` };
+  if (!coerced) return { ok: false, reason: `"${version}" is not a ${name} version` };
   if (!k8s) return { ok: false, reason: `"${kubernetesVersion}" is not a Kubernetes version` };
-  const ciliumMinor = cilium.split('.').slice(0, 2).join('.');
+  const ownMinor = coerced.split('.').slice(0, 2).join('.');
   const k8sMinor = minorOf(k8s.split('.').slice(0, 2).join('.')) as Minor;
-  const entry = table.find((e) => e.cilium === ciliumMinor);
-  if (!entry) return { ok: false, reason: `Cilium ${ciliumMinor} is not in the compatibility table; add it to addons/cilium/manifest.yaml` };
+  const entry = table.find((e) => e.minor === ownMinor);
+  if (!entry) return { ok: false, reason: `${name} ${ownMinor} is not in the compatibility table; add it to addons/${software.addon}/manifest.yaml` };
 
   const alternative = (): string => {
     const better = [...table]
       .filter((e) => testedOrBetter(e, k8s, k8sMinor))
-      .sort((a, b) => cmp(minorOf(b.cilium) as Minor, minorOf(a.cilium) as Minor))[0];
-    return better ? `Cilium ${better.cilium} is tested with Kubernetes ${show(k8sMinor)}` : `no bundled Cilium is tested with Kubernetes ${show(k8sMinor)}`;
+      .sort((a, b) => cmp(minorOf(b.minor) as Minor, minorOf(a.minor) as Minor))[0];
+    return better ? `${name} ${better.minor} is tested with Kubernetes ${show(k8sMinor)}` : `no bundled ${name} is tested with Kubernetes ${show(k8sMinor)}`;
   };
 
   if (!meetsChart(entry, k8s)) {
-    return { ok: false, reason: `the Cilium ${ciliumMinor} chart requires Kubernetes ${entry.requires} and this cluster runs ${k8s}; ${alternative()}` };
+    return { ok: false, reason: `the ${name} ${ownMinor} chart requires Kubernetes ${entry.requires} and this cluster runs ${k8s}; ${alternative()}` };
   }
   const [lo, hi] = testedRange(entry);
   if (cmp(k8sMinor, lo) < 0) {
-    const tail = `Cilium ${ciliumMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is older`;
+    const tail = `${name} ${ownMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is older`;
     if (entry.older === 'unsupported') return { ok: false, reason: `${tail}, which its documentation does not support; ${alternative()}` };
     return { ok: true, reason: `${tail}: it depends on Kubernetes' compatibility (untested); ${alternative()}` };
   }
   if (cmp(k8sMinor, hi) > 0) {
-    return { ok: true, reason: `Cilium ${ciliumMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is newer: it depends on Kubernetes' backward compatibility (untested); ${alternative()}` };
+    return { ok: true, reason: `${name} ${ownMinor} is tested with Kubernetes ${show(lo)} - ${show(hi)}, and ${show(k8sMinor)} is newer: it depends on Kubernetes' backward compatibility (untested); ${alternative()}` };
   }
   return { ok: true };
 }
