@@ -10,6 +10,18 @@ import { STEP_KINDS } from './catalogue.js';
 import { compatibilityTableSchema } from './cilium/compat-schema.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+const VALUE_PATH_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** A file of the addon's own folder, named relative to it (no `..`, not absolute). */
+const ADDON_FILE_RE = /^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/;
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const FLAG_RE = /^--[a-z0-9][a-z0-9-]*$/;
 
 const nameSchema = v.pipe(v.string(), v.regex(NAME_RE, 'must be lower-case letters, digits and dashes'));
@@ -35,6 +47,15 @@ const argumentSchema = v.strictObject({
    * positional value is its name (`hubble:ui`) or its flag is given without a value (`--ui`).
    */
   type: v.picklist(['string', 'version', 'switch']),
+  /**
+   * The chart value this argument sets, as a dot path (`pool.addresses`): `name:ARG` becomes that value
+   * of the release (`${values}`); a switch sets it to true.
+   */
+  value: v.optional(v.pipe(v.string(), v.regex(VALUE_PATH_RE, 'must be a dot path of chart value keys such as pool.addresses'))),
+  /** A regular expression the whole argument must match (anchored); bad input is an exit 2. */
+  pattern: v.optional(v.pipe(v.string(), v.check(compiles, 'must be a valid regular expression'))),
+  /** An example the error for a bad argument shows (`10.64.140.43-10.64.140.49`). */
+  example: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
 const optionSchema = v.strictObject({
@@ -77,9 +98,25 @@ const manifestSchema = v.strictObject({
   versions: v.optional(
     v.strictObject({
       chart: nameSchema,
+      /** The Helm repository the pinned charts come from (scripts/fetch-charts.mjs downloads `<repository>/<chart>-<version>.tgz`). */
+      repository: v.optional(v.pipe(v.string(), v.url('must be a URL such as https://helm.cilium.io'))),
       default: semverSchema,
       pins: v.pipe(v.array(pinSchema), v.minLength(1)),
     }),
+  ),
+  /** The addon's Helm release: `${release.name}`, `${release.namespace}` in step parameters. */
+  release: v.optional(v.strictObject({ name: nameSchema, namespace: nameSchema })),
+  /**
+   * Values templates (YAML files of the addon's folder with placeholders), the first whose `versions`
+   * range holds the resolved version is `${values}`, with the arguments' `value`s set on top.
+   */
+  values: v.optional(
+    v.array(
+      v.strictObject({
+        versions: v.optional(rangeSchema),
+        file: v.pipe(v.string(), v.regex(ADDON_FILE_RE, 'must be a file of the addon folder, such as values/0.2.yaml')),
+      }),
+    ),
   ),
   /** Which Kubernetes versions each minor of the addon supports (see src/cilium/compat.ts). */
   compatibility: v.optional(compatibilityTableSchema),

@@ -1,7 +1,9 @@
 /**
  * From planned steps (catalogue data) to runnable steps: parameters are substituted (`${SNAP_DATA}`,
- * `${SNAP}`, `${SNAP_COMMON}`, `${args.NAME}`, `${vars.NAME}`), then each kind's factory builds the step.
- * `vars` come from the addon's hooks (values rendered for its version, validated DNS arguments, ...).
+ * `${SNAP}`, `${SNAP_COMMON}`, `${args.NAME}`, `${vars.NAME}`, and for addons with pinned charts
+ * `${version}`, `${chart}`, `${helm}`, `${release.name}`, `${release.namespace}`, `${values}`), then each
+ * kind's factory builds the step. `vars` come from the addon's hooks (Cilium's values, validated DNS
+ * arguments, ...); the chart placeholders from the manifest alone (src/addons/chart-addon.ts).
  */
 import type { PlannedAddon } from '../planner.js';
 import type { Step } from './step.js';
@@ -15,7 +17,20 @@ export interface Scope {
   SNAP_COMMON: string;
   args: Record<string, unknown>;
   vars: Record<string, unknown>;
+  /** The resolved version of an addon with pinned charts. */
+  version?: string;
+  /** The pinned chart file for that version. */
+  chart?: string;
+  /** The helm binary (MicroK8s's own, else mk8s-addons's). */
+  helm?: string;
+  /** The manifest's release. */
+  release?: { name: string; namespace: string };
+  /** The values template for the version with the arguments' values set. */
+  values?: Record<string, unknown>;
 }
+
+/** The placeholders a manifest may use besides `${vars.X}` (src/addons/chart-addon.ts computes them). */
+export type ChartScope = Pick<Scope, 'version' | 'chart' | 'helm' | 'release' | 'values'>;
 
 // `$${X}` stands for a literal `${X}` (MicroK8s files hold such variables themselves).
 const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)\}/g;
@@ -23,8 +38,9 @@ const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)\}/g;
 function lookup(name: string, scope: Scope, where: string): unknown {
   const [head, key] = name.split('.') as [string, string | undefined];
   let value: unknown;
-  if (key === undefined) value = (scope as unknown as Record<string, unknown>)[head];
+  if (key === undefined) value = head === 'args' || head === 'vars' || head === 'release' ? undefined : (scope as unknown as Record<string, unknown>)[head];
   else if (head === 'args' || head === 'vars') value = scope[head][key];
+  else if (head === 'release' && (key === 'name' || key === 'namespace')) value = scope.release?.[key];
   if (value === undefined) throw new InternalError(`${where}: \${${name}} has no value`);
   return value;
 }
@@ -43,8 +59,17 @@ export function substitute(value: unknown, scope: Scope, where: string): unknown
   return value;
 }
 
-export function buildSteps(addon: PlannedAddon, kctx: KindContext, vars: Record<string, unknown>): Step[] {
-  const scope: Scope = { SNAP: kctx.paths.snap, SNAP_DATA: kctx.paths.snapData, SNAP_COMMON: kctx.paths.snapCommon, args: addon.args, vars };
+/** The placeholder heads (`helm`, `values`, `vars`, ...) that parameters use, to compute only those. */
+export function usedPlaceholders(params: unknown, into = new Set<string>()): Set<string> {
+  if (typeof params === 'string') {
+    for (const m of params.matchAll(PLACEHOLDER)) if (!m[1]) into.add((m[2] as string).split('.')[0] as string);
+  } else if (Array.isArray(params)) for (const v of params) usedPlaceholders(v, into);
+  else if (params !== null && typeof params === 'object') for (const v of Object.values(params)) usedPlaceholders(v, into);
+  return into;
+}
+
+export function buildSteps(addon: PlannedAddon, kctx: KindContext, vars: Record<string, unknown>, chart: ChartScope = {}): Step[] {
+  const scope: Scope = { SNAP: kctx.paths.snap, SNAP_DATA: kctx.paths.snapData, SNAP_COMMON: kctx.paths.snapCommon, args: addon.args, vars, ...chart };
   return addon.steps.map((s) => {
     const params = substitute(s.params, scope, s.phase) as Record<string, unknown>;
     const step = kindImpl(s.kind).create({ phase: s.phase, meta: { phase: s.phase, kind: s.kind, description: s.description }, params }, kctx);

@@ -22,12 +22,11 @@
  * journals only steps that changed something, and a wait that was satisfied at once changed nothing.
  */
 import path from 'node:path';
-import semverSatisfies from 'semver/functions/satisfies.js';
 import type { AddonManifest, StepKind, StepSpec } from '../catalogue.js';
 import type { EnabledAddon, JournalStep } from '../engine/journal.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { SnapPaths } from '../node/node.js';
-import type { Layout } from '../planner.js';
+import { selectSteps, type Layout } from '../planner.js';
 import { exists, readText } from '../adapters/fs.js';
 import { findFlag } from '../node/args-file.js';
 import { substitute, type Scope } from '../engine/build.js';
@@ -216,13 +215,6 @@ const CHECKS: Partial<Record<StepKind, Check>> = {
   },
 };
 
-/** The manifest steps that apply to the addon's recorded version on this layout. */
-function manifestSteps(manifest: AddonManifest | undefined, addon: EnabledAddon, layout: Layout): StepSpec[] {
-  return (manifest?.steps ?? []).filter(
-    (s) => (s.versions === undefined || addon.version === null || semverSatisfies(addon.version, s.versions)) && (s.layouts === undefined || s.layouts.includes(layout)),
-  );
-}
-
 /**
  * Checks an enabled addon against the node and the cluster. Returns what does not hold (empty: the
  * addon is as the journal says); a check that cannot run says so as a problem of its step.
@@ -242,7 +234,7 @@ export async function verifyAddon(name: string, addon: EnabledAddon, manifest: A
 
   // The journaled steps, then the manifest's waits that the journal does not have.
   const steps: JournalStep[] = [...addon.steps];
-  for (const s of manifestSteps(manifest, addon, ctx.layout)) {
+  for (const s of manifest ? selectSteps(manifest, addon.version, ctx.layout) : []) {
     const phase = `enable/${name}/${s.name}`;
     if (s.kind === 'kube-wait' && !steps.some((j) => j.phase === phase)) steps.push({ phase, kind: s.kind, addon: name, record: {} });
   }
