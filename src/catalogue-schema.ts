@@ -8,6 +8,8 @@ import semverValidRange from 'semver/ranges/valid.js';
 import { CatalogueError } from './errors.js';
 import { STEP_KINDS } from './catalogue.js';
 import { compatibilityTableSchema } from './cilium/compat-schema.js';
+import { KIND_PARAMS } from './engine/kinds/params.js';
+import { usedPlaceholders } from './engine/placeholders.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 const VALUE_PATH_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -146,6 +148,28 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
     if (seen.has(s.name)) throw new CatalogueError(`${where(`steps.${i}.name`)}: step "${s.name}" is listed twice`);
     seen.add(s.name);
   }
+  for (const [i, s] of m.steps.entries()) {
+    const step = `invalid addon manifest ${file}: step ${s.name}: field steps.${i}.params`;
+    const params = v.safeParse(KIND_PARAMS[s.kind], s.params ?? {});
+    if (!params.success) {
+      const issue = params.issues[0];
+      const at = v.getDotPath(issue);
+      throw new CatalogueError(`${step}${at ? `.${at}` : ''}: ${describeIssue(issue)}`);
+    }
+    // The chart placeholders need what they stand for in the manifest.
+    const used = usedPlaceholders(s.params);
+    const needs = [
+      ['version', m.versions, 'versions'],
+      ['chart', m.versions, 'versions'],
+      ['release', m.release, 'release'],
+    ] as const;
+    for (const [head, has, field] of needs) if (used.has(head) && !has) throw new CatalogueError(`${step}: \${${head === 'release' ? 'release.name' : head}} needs the manifest's ${field}`);
+    for (const head of used) {
+      if (!['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'args', 'vars', 'version', 'chart', 'helm', 'release', 'values'].includes(head)) {
+        throw new CatalogueError(`${step}: unknown placeholder \${${head}}; use SNAP, SNAP_DATA, SNAP_COMMON, args.NAME, vars.NAME, version, chart, helm, release.name, release.namespace or values`);
+      }
+    }
+  }
   const flags = new Set<string>();
   for (const f of [...m.arguments.map((a) => a.flag), ...m.options.flatMap((o) => [o.flag, o.short ?? ''])]) {
     if (f === '') continue;
@@ -168,7 +192,8 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
 
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.type === 'strict_object' && issue.expected === 'never') return 'is not a known field';
-  if (issue.input === undefined) return 'is required';
+  if (issue.input === undefined && issue.type !== 'check') return 'is required';
+  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `must be a ${issue.expected}; got ${issue.received}`;
   if (issue.type === 'picklist') return `must be one of ${issue.expected?.replaceAll('"', '').replace(/^\(|\)$/g, '').split(' | ').join(', ')}; got ${issue.received}`;
   return issue.message;
 }

@@ -23,6 +23,9 @@ export const STEP_KINDS = [
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
+/** One entry per step kind (params schema, status check): a kind added without its entry does not compile. */
+export type KindTable<T> = { readonly [K in StepKind]: T };
+
 export type { AddonArgument, AddonOption, ChartPin, StepSpec, AddonManifest } from './catalogue-schema.js';
 
 export interface Catalogue {

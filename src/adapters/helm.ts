@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { isDeepStrictEqual } from 'node:util';
 import { printCommand, runChecked, run, type Command, type RunResult } from './process.js';
 import { InternalError, StepError } from '../errors.js';
 
@@ -326,6 +327,9 @@ export async function withValuesFiles<T>(values: readonly HelmValues[], fn: (fil
 // a release's state, shared by the checks of one run
 
 /** A release as deployed: what `helm list` says of it, and its user-supplied values; undefined when absent. */
+/** Deployed and wanted values compared as helm stores them (JSON). */
+export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? {})), JSON.parse(JSON.stringify(b ?? {})));
+
 export interface ReleaseState {
   release: HelmRelease;
   /** The chart version, e.g. `1.8.13`. */

@@ -11,7 +11,7 @@ import semverSatisfies from 'semver/functions/satisfies.js';
 import type { AddonManifest } from '../catalogue.js';
 import type { PlannedAddon } from '../planner.js';
 import type { SnapPaths } from '../node/node.js';
-import { substitute, usedPlaceholders, type ChartScope, type Scope } from '../engine/build.js';
+import { substitute, usedPlaceholders, type ChartScope, type Scope } from '../engine/placeholders.js';
 import { exists, readText } from '../adapters/fs.js';
 import { packagePath } from '../adapters/package-files.js';
 import { resolveTool } from '../adapters/tools.js';
@@ -81,14 +81,16 @@ export interface ChartAddonInput {
 }
 
 /** The chart placeholders the addon's steps use (none for an addon that uses none). */
-export async function chartScope({ addon, manifest, folder, paths }: ChartAddonInput): Promise<ChartScope> {
+export async function chartScope({ addon, manifest, folder, paths }: ChartAddonInput, opts: { files?: boolean } = {}): Promise<ChartScope> {
+  // `files: false` (status): what the manifest and the templates say, without the chart file or helm.
+  const files = opts.files !== false;
   const used = usedPlaceholders(addon.steps.map((s) => s.params));
   const out: ChartScope = {};
   if (manifest.release) out.release = manifest.release;
   if (manifest.versions && addon.version !== null) out.version = addon.version;
   const [chart, helm] = await Promise.all([
-    used.has('chart') && manifest.versions && addon.version !== null ? pinnedChart(manifest.versions.chart, folder, addon.version) : undefined,
-    used.has('helm') ? resolveTool('helm', paths.snap).then((t) => t.path) : undefined,
+    files && used.has('chart') && manifest.versions && addon.version !== null ? pinnedChart(manifest.versions.chart, folder, addon.version) : undefined,
+    files && used.has('helm') ? resolveTool('helm', paths.snap).then((t) => t.path) : undefined,
   ]);
   if (chart !== undefined) out.chart = chart;
   if (helm !== undefined) out.helm = helm;

@@ -2,7 +2,8 @@
  * Is an enabled addon still there? For `status`: each step the journal records for the addon is checked
  * against the live node and cluster, by kind, from its undo record (and the manifest step's literal
  * parameters where the record does not say what was wanted). Read-only; no lock; never a substring match
- * over pod names. A step kind with nothing lasting to check (restarts, links, pod restarts) passes.
+ * over pod names. Every kind has an entry (`KindTable`); one with nothing lasting to check (links, pod
+ * restarts) says so with `nothingLasting`.
  *
  * | kind | what must hold |
  * |---|---|
@@ -15,21 +16,23 @@
  * | service | a started/stopped daemon is still running/stopped (only while MicroK8s runs) |
  * | kube-apply | every applied object exists and is not being deleted (`mode: delete`: stays deleted) |
  * | kube-configmap | the ConfigMap exists and has the key |
- * | helm-release | the release exists and is deployed |
+ * | helm-release | the release exists and is deployed; for a chart addon, at the chart version and with the values it set |
  * | kube-wait | the workloads are rolled out and ready |
  *
  * kube-wait steps are checked from the manifest even when the journal has no record of them: the engine
  * journals only steps that changed something, and a wait that was satisfied at once changed nothing.
  */
 import path from 'node:path';
-import type { AddonManifest, StepKind, StepSpec } from '../catalogue.js';
+import type { AddonManifest, KindTable, StepSpec } from '../catalogue.js';
+import type { ChartScope } from '../engine/placeholders.js';
+
 import type { EnabledAddon, JournalStep } from '../engine/journal.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { SnapPaths } from '../node/node.js';
 import { selectSteps, type Layout } from '../planner.js';
 import { exists, readText } from '../adapters/fs.js';
 import { findFlag } from '../node/args-file.js';
-import { substitute, type Scope } from '../engine/build.js';
+import { substitute, type Scope } from '../engine/placeholders.js';
 import type * as KubeAdapter from '../adapters/kube.js';
 
 /** What verification may read. */
@@ -83,8 +86,8 @@ function relative(ctx: VerifyContext, file: string): string {
 }
 
 /** Substitutes what can be known without the addon's hook; a parameter that needs `${vars.X}` is dropped. */
-function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: VerifyContext): Record<string, unknown> {
-  const scope: Scope = { SNAP: ctx.paths.snap, SNAP_DATA: ctx.paths.snapData, SNAP_COMMON: ctx.paths.snapCommon, args: addon.args, vars: {} };
+function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: VerifyContext, chart: ChartScope): Record<string, unknown> {
+  const scope: Scope = { SNAP: ctx.paths.snap, SNAP_DATA: ctx.paths.snapData, SNAP_COMMON: ctx.paths.snapCommon, args: addon.args, vars: {}, ...chart };
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(spec?.params ?? {})) {
     try {
@@ -96,7 +99,11 @@ function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: Verif
   return out;
 }
 
-const CHECKS: Partial<Record<StepKind, Check>> = {
+/** Nothing lasting to check: a wait's or a restart's effect is not a state the node keeps. */
+const nothingLasting: Check = async () => [];
+
+/** Every step kind's check (`KindTable`: a kind without one does not compile). */
+const CHECKS = {
   async file({ record, params, ctx }) {
     const file = record.path as string;
     const text = await readText(file);
@@ -187,15 +194,26 @@ const CHECKS: Partial<Record<StepKind, Check>> = {
     return cm.data?.[key] === undefined ? [`configmap/${name} in ${namespace} has no ${key}`] : [];
   },
 
-  async 'helm-release'({ record, ctx }) {
+  async 'helm-release'({ record, params, ctx }) {
     if (!ctx.cluster) return [];
     const helm = await import('../adapters/helm.js');
     const release = record.release as string;
     const namespace = record.namespace as string;
-    const found = await helm.list({ helm: record.helm as string, kubeconfig: ctx.kubeconfig, env: ctx.env }, { namespace, filter: `^${release}$`, all: true });
+    const h = { helm: record.helm as string, kubeconfig: ctx.kubeconfig, env: ctx.env };
+    const found = await helm.list(h, { namespace, filter: `^${release}$`, all: true });
     const rel = found.find((r) => r.name === release);
     if (!rel) return [`release ${release} in ${namespace} does not exist`];
-    return rel.status === 'deployed' ? [] : [`release ${release} in ${namespace} is ${rel.status}, not deployed`];
+    if (rel.status !== 'deployed') return [`release ${release} in ${namespace} is ${rel.status}, not deployed`];
+    // What the addon deployed, when the manifest says it without a hook (a chart addon's ${version}, ${values}).
+    const wantVersion = typeof params.chartVersion === 'string' ? params.chartVersion : undefined;
+    const wantValues = params.values !== null && typeof params.values === 'object' ? params.values : undefined;
+    if (wantVersion === undefined && wantValues === undefined) return [];
+    helm.forgetReleaseStates();
+    const st = await helm.releaseState(h, { release, namespace });
+    const out: string[] = [];
+    if (st && wantVersion !== undefined && st.chartVersion !== wantVersion) out.push(`release ${release} in ${namespace} runs chart ${st.chartVersion}, not ${wantVersion}`);
+    if (st && wantValues !== undefined && !helm.sameHelmValues(st.values, wantValues)) out.push(`release ${release} in ${namespace} has other values than the addon set (changed outside mk8s-addons)`);
+    return out;
   },
 
   async 'kube-wait'({ params, ctx, cluster, applied }) {
@@ -213,13 +231,18 @@ const CHECKS: Partial<Record<StepKind, Check>> = {
     }
     return out;
   },
-};
+
+  // Links the step deleted come back when their owner starts again (flanneld, the agent): not the addon's.
+  link: nothingLasting,
+  // Pods restarted under the new CNI are whatever their controllers make of them now.
+  'kube-restart-pods': nothingLasting,
+} satisfies KindTable<Check>;
 
 /**
  * Checks an enabled addon against the node and the cluster. Returns what does not hold (empty: the
  * addon is as the journal says); a check that cannot run says so as a problem of its step.
  */
-export async function verifyAddon(name: string, addon: EnabledAddon, manifest: AddonManifest | undefined, ctx: VerifyContext): Promise<Problem[]> {
+export async function verifyAddon(name: string, addon: EnabledAddon, manifest: AddonManifest | undefined, ctx: VerifyContext, folder?: string): Promise<Problem[]> {
   let connection: Promise<Cluster> | undefined;
   const cluster = () =>
     (connection ??= (async () => {
@@ -239,13 +262,21 @@ export async function verifyAddon(name: string, addon: EnabledAddon, manifest: A
     if (s.kind === 'kube-wait' && !steps.some((j) => j.phase === phase)) steps.push({ phase, kind: s.kind, addon: name, record: {} });
   }
 
+  // The chart placeholders the manifest alone gives (version, release, values; not the chart file or helm).
+  let chart: ChartScope = {};
+  if (manifest) {
+    const { chartScope } = await import('../addons/chart-addon.js');
+    const planned = { name, requested: null, version: addon.version, reason: 'installed', args: addon.args, options: {}, steps: selectSteps(manifest, addon.version, ctx.layout).map((s) => ({ phase: '', name: s.name, kind: s.kind, description: s.description, params: s.params ?? {} })) };
+    chart = await chartScope({ addon: planned, manifest, folder, paths: ctx.paths }, { files: false }).catch(() => ({}));
+  }
+
   const problems: Problem[] = [];
   for (const step of steps) {
-    const check = CHECKS[step.kind];
-    if (!check) continue;
+    const check: Check | undefined = CHECKS[step.kind];
+    if (!check) continue; // a kind the journal names that this version does not know
     const spec = specOf(step.phase);
     try {
-      const found = await check({ step, record: step.record, spec, params: knownParams(spec, addon, ctx), ctx, cluster, applied });
+      const found = await check({ step, record: step.record, spec, params: knownParams(spec, addon, ctx, chart), ctx, cluster, applied });
       for (const message of found) problems.push({ phase: step.phase, message });
     } catch (err) {
       problems.push({ phase: step.phase, message: `cannot check: ${(err as Error).message.split('\n')[0]}` });

@@ -4,7 +4,6 @@
  * the revision that was there before, or uninstalls a release that did not exist (and waits for its pods
  * to go).
  */
-import { isDeepStrictEqual } from 'node:util';
 import * as helm from '../../adapters/helm.js';
 import * as kube from '../../adapters/kube.js';
 import type { Command } from '../../adapters/process.js';
@@ -28,8 +27,8 @@ const helmContext = (ctx: StepContext, binary: string, phase?: string): helm.Hel
   ...(phase ? { phase } : {}),
 });
 
-/** Deployed and wanted values compared as helm stores them (JSON). */
-export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+export { sameHelmValues } from '../../adapters/helm.js';
+const { sameHelmValues } = helm;
 
 /** Keys sorted at every depth (JSON.stringify's replacer array would be an allow-list at every depth). */
 function sortedKeys(v: unknown): unknown {
