@@ -193,8 +193,8 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.type === 'strict_object' && issue.expected === 'never') return 'is not a known field';
   if (issue.input === undefined && issue.type !== 'check') return 'is required';
-  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `must be a ${issue.expected}; got ${issue.received}`;
   if (issue.type === 'picklist') return `must be one of ${issue.expected?.replaceAll('"', '').replace(/^\(|\)$/g, '').split(' | ').join(', ')}; got ${issue.received}`;
+  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `must be a ${issue.expected}; got ${issue.received}`;
   return issue.message;
 }
 
