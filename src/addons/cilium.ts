@@ -31,8 +31,6 @@ import { compareVersions } from '../catalogue.js';
 import { releaseState, type ReleaseState } from '../adapters/helm.js';
 import { sameHelmValues } from '../engine/kinds/helm.js';
 
-export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
-
 /** The agent's debug CLI: `cilium` up to 1.14, `cilium-dbg` from 1.15. */
 export const agentCli = (version: string): string => (compareVersions(version, '1.15.0') >= 0 ? 'cilium-dbg' : 'cilium');
 
@@ -183,7 +181,6 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
     vars: {
       values,
       postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,
-      cniConf: CNI_CONF,
       calicoObjects: calico,
       wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: (await resolveTool('kubectl', node.paths.snap)).path, kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,

@@ -100,11 +100,11 @@ test('every step\'s params are checked by its kind when the catalogue loads: fil
     ['kube-wait', '{ rollouts: oops }', `${where}.rollouts: must be a list of {kind, name, namespace} or a placeholder such as \${vars.NAME}`],
     ['kube-apply', '{ objects: [], mode: remove }', `${where}.mode: must be one of apply, delete; got "remove"`],
     ['helm-release', '{ helm: h, release: r, namespace: n, chart: c }', `${where}.chartVersion: is required`],
-    ['helm-release', '{ helm: "\${helm}", release: r, namespace: n, chart: "\${chart}", chartVersion: "\${version}" }', `${where}: \${version} needs the manifest's versions`],
+    ['helm-release', '{ helm: "${helm}", release: r, namespace: n, chart: "${chart}", chartVersion: "${version}" }', `${where}: \${version} needs the manifest's versions`],
     ['kube-restart-pods', '{ agent: { namespace: kube-system } }', `${where}.agent.selector: is required`],
     ['pod-file', '{ namespace: a, selector: b, container: c, program: d, path: e, enabled: yes }', `${where}.enabled: must be true or false or a placeholder such as \${vars.NAME}`],
-    ['lock', '{ lock: "\${colour}" }', `${where}: unknown placeholder \${colour}; use SNAP, SNAP_DATA, SNAP_COMMON, args.NAME, vars.NAME, version, chart, helm, release.name, release.namespace or values`],
-    ['lock', '{ lock: "\${release.name}" }', `${where}: \${release.name} needs the manifest's release`],
+    ['lock', '{ lock: "${colour}" }', `${where}: unknown placeholder \${colour}; use SNAP, SNAP_DATA, SNAP_COMMON, args.NAME, vars.NAME, version, chart, helm, release.name, release.namespace or values`],
+    ['lock', '{ lock: "${release.name}" }', `${where}: \${release.name} needs the manifest's release`],
   ];
   for (const [kind, params, message] of table) {
     await withCatalogue({ tool: withStep(kind, params) }, async (dir) => {
@@ -112,8 +112,8 @@ test('every step\'s params are checked by its kind when the catalogue loads: fil
     });
   }
   // A whole placeholder stands for any value; placeholders the manifest provides for are accepted.
-  await withCatalogue({ tool: withStep('kube-wait', '{ rollouts: "\${vars.rollouts}" }') }, async (dir) => assert.equal((await loadCatalogue(dir)).addons.length, 1));
-  await withCatalogue({ tool: withStep('lock', '{ lock: "\${release.name}" }', 'release: { name: tool, namespace: tools }\n') }, async (dir) => assert.equal((await loadCatalogue(dir)).addons.length, 1));
+  await withCatalogue({ tool: withStep('kube-wait', '{ rollouts: "${vars.rollouts}" }') }, async (dir) => assert.equal((await loadCatalogue(dir)).addons.length, 1));
+  await withCatalogue({ tool: withStep('lock', '{ lock: "${release.name}" }', 'release: { name: tool, namespace: tools }\n') }, async (dir) => assert.equal((await loadCatalogue(dir)).addons.length, 1));
 });
 
 test('MK8S_ADDONS_EXTRA_ADDONS adds folders of addons to the catalogue; a name already in it is refused', async () => {
