@@ -16,6 +16,7 @@ import { fileState } from '../adapters/fs.js';
 import { Mk8sError, PreconditionError, StepError, UsageError } from '../errors.js';
 import { isApiUnreachable } from '../adapters/kube-http.js';
 import { daemonFor } from '../node/node.js';
+import { printCommand } from '../adapters/process.js';
 import semverGt from 'semver/functions/gt.js';
 
 /** Everything a run needs, built by src/commands/run.ts. */
@@ -286,8 +287,9 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
     }
     if (opts.dryRun) {
       for (const s of step.restarts ?? []) run.ctx.requestRestart(s, step.phase);
-      opts.sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}) });
-      task.output = check.detail ? `${check.summary}\n${check.detail}` : check.summary;
+      const commands = (check.commands ?? []).map((c) => printCommand(c));
+      opts.sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}), ...(commands.length ? { commands } : {}) });
+      task.output = [check.summary, ...(check.detail ? [check.detail] : []), ...commands.map((c) => `$ ${c}`)].join('\n');
       return;
     }
     const record: UndoRecord = await step.prepare(run.ctx);

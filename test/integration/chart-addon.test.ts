@@ -54,6 +54,22 @@ test('a bad argument is a one-line error, exit 2, and nothing on the node change
   assert.equal((await node.kubectlAny(['get', 'namespace', 'lbdemo-system'])).exitCode, 1);
 });
 
+test('--dry-run: the release would be installed, with the values and the helm command apply runs', () => {
+  const r = cli(['enable', `lbdemo:${RANGE}:v0.1`, '--dry-run', '--output', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const release = events(r.stdout).find((e) => e.phase === 'enable/lbdemo/release' && e.status === 'would-change');
+  assert.equal(release?.summary, 'install release lbdemo (chart 0.1.0) in lbdemo-system');
+  assert.deepEqual(JSON.parse(String(release?.detail).slice('values:\n'.length)), {
+    controller: { logLevel: 'info' },
+    nodeDataDir: `${node.info.snapData}/var/lbdemo`,
+    pool: { addresses: RANGE },
+  });
+  const chart = path.join(folder.addons, 'lbdemo', 'charts', 'lbdemo-0.1.0.tgz');
+  const kubeconfig = path.join(node.info.snapData, 'credentials', 'client.config');
+  assert.deepEqual(release?.commands, [`${HELM} upgrade lbdemo ${chart} --install --namespace lbdemo-system --values values.json --reset-values --wait=false --kubeconfig ${kubeconfig}`]);
+  assert.deepEqual(dataNow(), dataBefore);
+});
+
 test('enable lbdemo at 0.1 with an address range: the 0.1 values template, the range as pool.addresses', async () => {
   const r = cli(['enable', `lbdemo:${RANGE}:v0.1`, '--output', 'json']);
   assert.equal(r.code, 0, r.stderr);
