@@ -8,7 +8,7 @@ import semverValidRange from 'semver/ranges/valid.js';
 import { CatalogueError } from './errors.js';
 import { STEP_KINDS } from './catalogue.js';
 import { compatibilityTableSchema } from './cilium/compat-schema.js';
-import { KIND_PARAMS } from './engine/kinds/params.js';
+import { KIND_DEFINITIONS } from './engine/kinds/definitions.js';
 import { usedPlaceholders } from './engine/placeholders.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
@@ -150,7 +150,7 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
   }
   for (const [i, s] of m.steps.entries()) {
     const step = `invalid addon manifest ${file}: step ${s.name}: field steps.${i}.params`;
-    const params = v.safeParse(KIND_PARAMS[s.kind], s.params ?? {});
+    const params = v.safeParse(KIND_DEFINITIONS[s.kind].params, s.params ?? {});
     if (!params.success) {
       const issue = params.issues[0];
       const at = v.getDotPath(issue);

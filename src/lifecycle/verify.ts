@@ -1,37 +1,21 @@
 /**
  * Is an enabled addon still there? For `status`: each step the journal records for the addon is checked
- * against the live node and cluster, by kind, from its undo record (and the manifest step's literal
- * parameters where the record does not say what was wanted). Read-only; no lock; never a substring match
- * over pod names. Every kind has an entry (`KindTable`); one with nothing lasting to check (links, pod
- * restarts) says so with `nothingLasting`.
- *
- * | kind | what must hold |
- * |---|---|
- * | file | the file exists (absent for a `remove` step), with the manifest's content, edits or line when they are literal |
- * | pod-file | the program copied out of the pod is there |
- * | args-flag | the flag's line is in the args file (absent for `remove`; the value, when the manifest gives it) |
- * | lock | the lock file exists |
- * | rename | the files set aside are not active again |
- * | process | the file it `creates` exists |
- * | service | a started/stopped daemon is still running/stopped (only while MicroK8s runs) |
- * | kube-apply | every applied object exists and is not being deleted (`mode: delete`: stays deleted) |
- * | kube-configmap | the ConfigMap exists and has the key |
- * | helm-release | the release exists and is deployed; for a chart addon, at the chart version and with the values it set |
- * | kube-wait | the workloads are rolled out and ready |
+ * against the live node and cluster by its kind's `verify` (src/engine/kinds/definitions.ts: every kind
+ * has one, by type), from its undo record and the manifest step's parameters that are known without the
+ * addon's hook (literal ones, `${SNAP_DATA}`, `${args.X}`, and a chart addon's `${version}` and
+ * `${values}`). Read-only; no lock; never a substring match over pod names.
  *
  * kube-wait steps are checked from the manifest even when the journal has no record of them: the engine
  * journals only steps that changed something, and a wait that was satisfied at once changed nothing.
  */
-import path from 'node:path';
-import type { AddonManifest, KindTable, StepSpec } from '../catalogue.js';
+import type { AddonManifest, StepSpec } from '../catalogue.js';
+import { KIND_DEFINITIONS, refKey, type KindDefinition } from '../engine/kinds/definitions.js';
 import type { ChartScope } from '../engine/placeholders.js';
 
 import type { EnabledAddon, JournalStep } from '../engine/journal.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { SnapPaths } from '../node/node.js';
 import { selectSteps, type Layout } from '../planner.js';
-import { exists, readText } from '../adapters/fs.js';
-import { findFlag } from '../node/args-file.js';
 import { substitute, type Scope } from '../engine/placeholders.js';
 import type * as KubeAdapter from '../adapters/kube.js';
 
@@ -58,12 +42,13 @@ type ObjectRef = KubeAdapter.ObjectRef;
 type Kube = KubeAdapter.Kube;
 
 /** The lazily loaded Kubernetes adapter and one connection, shared by the checks of a status run. */
-interface Cluster {
+export interface Cluster {
   kube: typeof KubeAdapter;
   k: Kube;
 }
 
-interface CheckInput {
+/** What a kind's `verify` gets. */
+export interface VerifyInput {
   step: JournalStep;
   record: Record<string, unknown>;
   /** The manifest step, when the catalogue still has it. */
@@ -76,14 +61,6 @@ interface CheckInput {
   applied: ReadonlySet<string>;
 }
 
-type Check = (input: CheckInput) => Promise<string[]>;
-
-const refKey = (r: { kind: string; metadata: { name: string; namespace?: string } }) => `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
-
-function relative(ctx: VerifyContext, file: string): string {
-  const rel = path.relative(ctx.paths.snapData, file);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
-}
 
 /** Substitutes what can be known without the addon's hook; a parameter that needs `${vars.X}` is dropped. */
 function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: VerifyContext, chart: ChartScope): Record<string, unknown> {
@@ -99,144 +76,6 @@ function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: Verif
   return out;
 }
 
-/** Nothing lasting to check: a wait's or a restart's effect is not a state the node keeps. */
-const nothingLasting: Check = async () => [];
-
-/** Every step kind's check (`KindTable`: a kind without one does not compile). */
-const CHECKS = {
-  async file({ record, params, ctx }) {
-    const file = record.path as string;
-    const text = await readText(file);
-    const name = relative(ctx, file);
-    if (params.remove === true) return text !== undefined ? [`${name} exists again (the addon removed it)`] : [];
-    if (text === undefined) return [`${name} is missing`];
-    // What the addon wrote, when the manifest says it without the hook: the whole content, or its edits.
-    if (typeof params.content === 'string' && text !== params.content) return [`${name} differs from what the addon installed`];
-    const edits = params.replace as { find: string; with: string }[] | undefined;
-    if (Array.isArray(edits) && edits.reduce((t, e) => t.replace(new RegExp(e.find, 'gm'), e.with), text) !== text) return [`${name} no longer has the addon's edit`];
-    if (typeof params.line === 'string' && !text.split(/\r?\n/).includes(params.line)) return [`${name} no longer has the line ${params.line}`];
-    return [];
-  },
-
-  async 'pod-file'({ record, ctx }) {
-    const file = record.path as string;
-    return (await exists(file)) ? [] : [`${relative(ctx, file)} is missing`];
-  },
-
-  async 'args-flag'({ record, params, ctx }) {
-    const file = record.file as string;
-    const flag = record.flag as string;
-    const text = await readText(file);
-    const name = relative(ctx, file);
-    const found = text === undefined ? undefined : findFlag(text, flag);
-    if (params.remove === true) return found ? [`${name} sets ${flag} again (the addon removed it)`] : [];
-    if (text === undefined) return [`${name} is missing`];
-    if (!found) return [`${name} has no ${flag} line`];
-    if (typeof params.value === 'string' || typeof params.value === 'number' || typeof params.value === 'boolean') {
-      const wanted = `${flag}=${String(params.value)}`;
-      if (found.line.trim() !== wanted) return [`${name} has ${found.line.trim()}, not ${wanted}`];
-    }
-    return [];
-  },
-
-  async lock({ record, ctx }) {
-    const file = record.path as string;
-    return (await exists(file)) ? [] : [`${relative(ctx, file)} is missing`];
-  },
-
-  async rename({ record, ctx }) {
-    const out: string[] = [];
-    for (const [from, to] of (record.renames as [string, string][] | undefined) ?? []) {
-      if (await exists(from)) out.push(`${relative(ctx, from)} is active again (the addon set it aside as ${path.basename(to)})`);
-    }
-    return out;
-  },
-
-  async process({ params, ctx }) {
-    const creates = params.creates;
-    if (typeof creates !== 'string') return [];
-    return (await exists(creates)) ? [] : [`${relative(ctx, creates)} is missing`];
-  },
-
-  async service({ record, ctx }) {
-    if (record.restart === true || !ctx.cluster || !ctx.services) return [];
-    const daemon = record.daemon as string;
-    const wanted = !(record.wasActive as boolean);
-    const active = await ctx.services.isActive(daemon);
-    return active === wanted ? [] : [`daemon-${daemon} is ${active ? 'running' : 'stopped'}; the addon ${wanted ? 'started' : 'stopped'} it`];
-  },
-
-  async 'kube-apply'({ record, ctx, cluster }) {
-    if (!ctx.cluster) return [];
-    const { kube, k } = await cluster();
-    const out: string[] = [];
-    for (const { ref } of (record.objects as { ref: ObjectRef }[] | undefined) ?? []) {
-      const live = await kube.readObject(k, ref);
-      if (!live) out.push(`${kube.describeRef(ref)} does not exist`);
-      else if (live.metadata?.deletionTimestamp) out.push(`${kube.describeRef(ref)} is being deleted`);
-    }
-    // `mode: delete` records the objects it deleted: they must stay gone.
-    for (const gone of (record.recreate as ObjectRef[] | undefined) ?? []) {
-      const ref = { apiVersion: gone.apiVersion, kind: gone.kind, metadata: { name: gone.metadata.name, ...(gone.metadata.namespace ? { namespace: gone.metadata.namespace } : {}) } };
-      if (await kube.readObject(k, ref)) out.push(`${kube.describeRef(ref)} exists again (the addon deleted it)`);
-    }
-    return out;
-  },
-
-  async 'kube-configmap'({ record, ctx, cluster }) {
-    if (!ctx.cluster) return [];
-    const { kube, k } = await cluster();
-    const name = record.name as string;
-    const namespace = record.namespace as string;
-    const key = record.key as string;
-    const cm = await kube.readObject<{ data?: Record<string, string> } & ObjectRef>(k, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } });
-    if (!cm) return [`configmap/${name} in ${namespace} does not exist`];
-    return cm.data?.[key] === undefined ? [`configmap/${name} in ${namespace} has no ${key}`] : [];
-  },
-
-  async 'helm-release'({ record, params, ctx }) {
-    if (!ctx.cluster) return [];
-    const helm = await import('../adapters/helm.js');
-    const release = record.release as string;
-    const namespace = record.namespace as string;
-    const h = { helm: record.helm as string, kubeconfig: ctx.kubeconfig, env: ctx.env };
-    const found = await helm.list(h, { namespace, filter: `^${release}$`, all: true });
-    const rel = found.find((r) => r.name === release);
-    if (!rel) return [`release ${release} in ${namespace} does not exist`];
-    if (rel.status !== 'deployed') return [`release ${release} in ${namespace} is ${rel.status}, not deployed`];
-    // What the addon deployed, when the manifest says it without a hook (a chart addon's ${version}, ${values}).
-    const wantVersion = typeof params.chartVersion === 'string' ? params.chartVersion : undefined;
-    const wantValues = params.values !== null && typeof params.values === 'object' ? params.values : undefined;
-    if (wantVersion === undefined && wantValues === undefined) return [];
-    helm.forgetReleaseStates();
-    const st = await helm.releaseState(h, { release, namespace });
-    const out: string[] = [];
-    if (st && wantVersion !== undefined && st.chartVersion !== wantVersion) out.push(`release ${release} in ${namespace} runs chart ${st.chartVersion}, not ${wantVersion}`);
-    if (st && wantValues !== undefined && !helm.sameHelmValues(st.values, wantValues)) out.push(`release ${release} in ${namespace} has other values than the addon set (changed outside mk8s-addons)`);
-    return out;
-  },
-
-  async 'kube-wait'({ params, ctx, cluster, applied }) {
-    if (!ctx.cluster) return [];
-    const rollouts = params.rollouts as KubeAdapter.RolloutRef[] | undefined;
-    if (!Array.isArray(rollouts)) return [];
-    const { kube, k } = await cluster();
-    const out: string[] = [];
-    for (const r of rollouts) {
-      const ref = { apiVersion: 'apps/v1', kind: r.kind, metadata: { name: r.name, namespace: r.namespace } };
-      const live = await kube.readObject<never>(k, ref);
-      if (!live && applied.has(refKey(ref))) continue;
-      const state = kube.rolloutState(r.kind, live);
-      if (!state.ready) out.push(`${r.kind.toLowerCase()}/${r.name} in ${r.namespace} is not ready: ${state.reason}`);
-    }
-    return out;
-  },
-
-  // Links the step deleted come back when their owner starts again (flanneld, the agent): not the addon's.
-  link: nothingLasting,
-  // Pods restarted under the new CNI are whatever their controllers make of them now.
-  'kube-restart-pods': nothingLasting,
-} satisfies KindTable<Check>;
 
 /**
  * Checks an enabled addon against the node and the cluster. Returns what does not hold (empty: the
@@ -272,11 +111,11 @@ export async function verifyAddon(name: string, addon: EnabledAddon, manifest: A
 
   const problems: Problem[] = [];
   for (const step of steps) {
-    const check: Check | undefined = CHECKS[step.kind];
-    if (!check) continue; // a kind the journal names that this version does not know
+    const definition: KindDefinition | undefined = KIND_DEFINITIONS[step.kind];
+    if (!definition) continue; // a kind the journal names that this version does not know
     const spec = specOf(step.phase);
     try {
-      const found = await check({ step, record: step.record, spec, params: knownParams(spec, addon, ctx, chart), ctx, cluster, applied });
+      const found = await definition.verify({ step, record: step.record, spec, params: knownParams(spec, addon, ctx, chart), ctx, cluster, applied });
       for (const message of found) problems.push({ phase: step.phase, message });
     } catch (err) {
       problems.push({ phase: step.phase, message: `cannot check: ${(err as Error).message.split('\n')[0]}` });
