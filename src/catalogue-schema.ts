@@ -8,8 +8,22 @@ import semverValidRange from 'semver/ranges/valid.js';
 import { CatalogueError } from './errors.js';
 import { STEP_KINDS } from './catalogue.js';
 import { compatibilityTableSchema } from './compatibility-schema.js';
+import { KIND_DEFINITIONS } from './engine/kinds/definitions.js';
+import { usedPlaceholders } from './engine/placeholders.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+const VALUE_PATH_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** A file of the addon's own folder, named relative to it (no `..`, not absolute). */
+const ADDON_FILE_RE = /^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/;
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const FLAG_RE = /^--[a-z0-9][a-z0-9-]*$/;
 
 const nameSchema = v.pipe(v.string(), v.regex(NAME_RE, 'must be lower-case letters, digits and dashes'));
@@ -35,6 +49,15 @@ const argumentSchema = v.strictObject({
    * positional value is its name (`hubble:ui`) or its flag is given without a value (`--ui`).
    */
   type: v.picklist(['string', 'version', 'switch']),
+  /**
+   * The chart value this argument sets, as a dot path (`pool.addresses`): `name:ARG` becomes that value
+   * of the release (`${values}`); a switch sets it to true.
+   */
+  value: v.optional(v.pipe(v.string(), v.regex(VALUE_PATH_RE, 'must be a dot path of chart value keys such as pool.addresses'))),
+  /** A regular expression the whole argument must match (anchored); bad input is an exit 2. */
+  pattern: v.optional(v.pipe(v.string(), v.check(compiles, 'must be a valid regular expression'))),
+  /** An example the error for a bad argument shows (`10.64.140.43-10.64.140.49`). */
+  example: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
 const optionSchema = v.strictObject({
@@ -77,9 +100,25 @@ const manifestSchema = v.strictObject({
   versions: v.optional(
     v.strictObject({
       chart: nameSchema,
+      /** The Helm repository the pinned charts come from (scripts/fetch-charts.mjs downloads `<repository>/<chart>-<version>.tgz`). */
+      repository: v.optional(v.pipe(v.string(), v.url('must be a URL such as https://helm.cilium.io'))),
       default: semverSchema,
       pins: v.pipe(v.array(pinSchema), v.minLength(1)),
     }),
+  ),
+  /** The addon's Helm release: `${release.name}`, `${release.namespace}` in step parameters. */
+  release: v.optional(v.strictObject({ name: nameSchema, namespace: nameSchema })),
+  /**
+   * Values templates (YAML files of the addon's folder with placeholders), the first whose `versions`
+   * range holds the resolved version is `${values}`, with the arguments' `value`s set on top.
+   */
+  values: v.optional(
+    v.array(
+      v.strictObject({
+        versions: v.optional(rangeSchema),
+        file: v.pipe(v.string(), v.regex(ADDON_FILE_RE, 'must be a file of the addon folder, such as values/0.2.yaml')),
+      }),
+    ),
   ),
   /** Which Kubernetes versions each minor of the addon supports (see src/compatibility.ts). */
   compatibility: v.optional(compatibilityTableSchema),
@@ -109,6 +148,28 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
     if (seen.has(s.name)) throw new CatalogueError(`${where(`steps.${i}.name`)}: step "${s.name}" is listed twice`);
     seen.add(s.name);
   }
+  for (const [i, s] of m.steps.entries()) {
+    const step = `invalid addon manifest ${file}: step ${s.name}: field steps.${i}.params`;
+    const params = v.safeParse(KIND_DEFINITIONS[s.kind].params, s.params ?? {});
+    if (!params.success) {
+      const issue = params.issues[0];
+      const at = v.getDotPath(issue);
+      throw new CatalogueError(`${step}${at ? `.${at}` : ''}: ${describeIssue(issue)}`);
+    }
+    // The chart placeholders need what they stand for in the manifest.
+    const used = usedPlaceholders(s.params);
+    const needs = [
+      ['version', m.versions, 'versions'],
+      ['chart', m.versions, 'versions'],
+      ['release', m.release, 'release'],
+    ] as const;
+    for (const [head, has, field] of needs) if (used.has(head) && !has) throw new CatalogueError(`${step}: \${${head === 'release' ? 'release.name' : head}} needs the manifest's ${field}`);
+    for (const head of used) {
+      if (!['SNAP', 'SNAP_DATA', 'SNAP_COMMON', 'args', 'vars', 'version', 'chart', 'helm', 'release', 'values'].includes(head)) {
+        throw new CatalogueError(`${step}: unknown placeholder \${${head}}; use SNAP, SNAP_DATA, SNAP_COMMON, args.NAME, vars.NAME, version, chart, helm, release.name, release.namespace or values`);
+      }
+    }
+  }
   const flags = new Set<string>();
   for (const f of [...m.arguments.map((a) => a.flag), ...m.options.flatMap((o) => [o.flag, o.short ?? ''])]) {
     if (f === '') continue;
@@ -131,8 +192,9 @@ export function parseManifest(file: string, data: unknown): AddonManifest {
 
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.type === 'strict_object' && issue.expected === 'never') return 'is not a known field';
-  if (issue.input === undefined) return 'is required';
+  if (issue.input === undefined && issue.type !== 'check') return 'is required';
   if (issue.type === 'picklist') return `must be one of ${issue.expected?.replaceAll('"', '').replace(/^\(|\)$/g, '').split(' | ').join(', ')}; got ${issue.received}`;
+  if (issue.kind === 'schema' && issue.message.startsWith('Invalid type:')) return `must be a ${issue.expected}; got ${issue.received}`;
   return issue.message;
 }
 

@@ -24,12 +24,24 @@ export const STEP_KINDS = [
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
+/** One entry per step kind (params schema, status check): a kind added without its entry does not compile. */
+export type KindTable<T> = { readonly [K in StepKind]: T };
+
 export type { AddonArgument, AddonOption, ChartPin, StepSpec, AddonManifest } from './catalogue-schema.js';
 
 export interface Catalogue {
   /** Addons in catalogue order (sorted by name). */
   readonly addons: readonly AddonManifest[];
   get(name: string): AddonManifest | undefined;
+  /** The folder an addon was loaded from (its manifest, values templates and, outside the package, pinned charts). */
+  folder(name: string): string | undefined;
+}
+
+/** One validated manifest: `file` names it in errors, `dir` is its folder (absent for in-memory catalogues). */
+export interface CatalogueEntry {
+  file: string;
+  manifest: AddonManifest;
+  dir?: string;
 }
 
 /** Compares plain x.y.z versions (pins are validated as such), oldest first: semver's order. */
@@ -41,11 +53,13 @@ export function pinnedVersions(addon: AddonManifest): string[] {
 }
 
 /** Builds the catalogue and checks references between manifests (requires, conflicts). */
-export function buildCatalogue(entries: readonly { file: string; manifest: AddonManifest }[]): Catalogue {
+export function buildCatalogue(entries: readonly CatalogueEntry[]): Catalogue {
   const byName = new Map<string, AddonManifest>();
-  for (const { file, manifest } of entries) {
+  const folders = new Map<string, string>();
+  for (const { file, manifest, dir } of entries) {
     if (byName.has(manifest.name)) throw new CatalogueError(`invalid addon manifest ${file}: field name: addon "${manifest.name}" is defined twice`);
     byName.set(manifest.name, manifest);
+    if (dir !== undefined) folders.set(manifest.name, dir);
   }
   for (const { file, manifest } of entries) {
     for (const field of ['requires', 'conflicts'] as const) {
@@ -68,5 +82,5 @@ export function buildCatalogue(entries: readonly { file: string; manifest: Addon
   };
   for (const name of byName.keys()) visit(name, []);
   const addons = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // not localeCompare: ICU's collator costs ms at start-up
-  return { addons, get: (name) => byName.get(name) };
+  return { addons, get: (name) => byName.get(name), folder: (name) => folders.get(name) };
 }

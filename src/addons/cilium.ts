@@ -2,7 +2,7 @@
  * cilium: everything its steps need, computed before anything on the node changes (so that a bad value,
  * an unknown key with --strict, an unsupported Kubernetes version or a render that would put the agent's
  * paths outside $SNAP_DATA is an exit 2 with nothing touched):
- * - the pinned chart (charts/cilium/cilium-<version>.tgz, sha256-checked at install);
+ * - (the pinned chart, the helm binary and the version are the manifest's placeholders, chart-addon.ts);
  * - values rendered from templates/cilium/ for the version's key layout, the user's -f / --set /
  *   --set-string on top exactly as Helm merges them, linted against the chart's own values.yaml;
  * - the Kubernetes/Cilium compatibility check against the cluster's version;
@@ -13,9 +13,9 @@
 import path from 'node:path';
 import type { PlannedAddon } from '../planner.js';
 import type { AddonNode, PreparedAddon } from './hooks.js';
-import { exists, readInputFile, readText } from '../adapters/fs.js';
+import { readInputFile, readText } from '../adapters/fs.js';
 import { MAX_INPUT_BYTES, capLines } from '../input.js';
-import { packagePath } from '../adapters/package-files.js';
+import { pinnedChart } from './chart-addon.js';
 import { resolveTool } from '../adapters/tools.js';
 import { quoteWord } from '../adapters/process.js';
 import { PreconditionError, UsageError } from '../errors.js';
@@ -29,8 +29,6 @@ import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-
 import { checkCompatibility, type CompatibilityTable } from '../compatibility.js';
 import { compareVersions } from '../catalogue.js';
 import { releaseState, sameHelmValues, type ReleaseState } from '../adapters/helm.js';
-
-export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
 
 /** The agent's debug CLI: `cilium` up to 1.14, `cilium-dbg` from 1.15. */
 export const agentCli = (version: string): string => (compareVersions(version, '1.15.0') >= 0 ? 'cilium-dbg' : 'cilium');
@@ -84,8 +82,7 @@ export interface CiliumValuesResult {
 
 /** The complete values for the chart (ours for the version, hubble as installed, the user's on top), linted. */
 export async function ciliumReleaseValues(node: AddonNode, version: string, options: PlannedAddon['options'], hubble: { relay: boolean; ui: boolean } | undefined): Promise<CiliumValuesResult> {
-  const chart = packagePath('charts', 'cilium', `cilium-${version}.tgz`);
-  if (!(await exists(chart))) throw new PreconditionError(`the pinned chart ${chart} is missing; run "node scripts/fetch-charts.mjs" (npm ci runs it)`);
+  const chart = await pinnedChart('cilium', undefined, version);
   const podCidr = podCidrFromCniEnv(await readText(nodeFiles(node.paths).args('cni-env')));
   const base = await ciliumValues({ version, snapData: node.paths.snapData, snapCommon: node.paths.snapCommon, podCidr, ...(hubble ? { hubble } : {}) });
   const user = await userValues(options);
@@ -168,7 +165,7 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   // records no cilium at this version, the release is hardly unchanged, so render now, side by side.
   const early = node.installed.cilium?.version === version ? undefined : render();
   early?.catch(() => undefined);
-  const [helmPath, state, calico] = valuesInOrder<[string, ReleaseState | undefined, object[]]>(await others);
+  const [, state, calico] = valuesInOrder<[string, ReleaseState | undefined, object[]]>(await others);
   const unchanged = state?.release.status === 'deployed' && state.chartVersion === version && sameHelmValues(state.values, values);
   const { problems } = unchanged ? { problems: [] } : await (early ?? render());
   assertRenderOk(`cilium ${version}`, problems);
@@ -181,12 +178,8 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   return {
     notes,
     vars: {
-      helm: helmPath,
-      chart,
-      chartVersion: version,
       values,
       postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,
-      cniConf: CNI_CONF,
       calicoObjects: calico,
       wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: (await resolveTool('kubectl', node.paths.snap)).path, kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,

@@ -26,5 +26,5 @@ export async function prepareHelm3(_addon: PlannedAddon, node: AddonNode): Promi
   const kubeconfig = path.join(node.paths.snapData, 'credentials', 'client.config');
   // Said when the choice is the node's (MicroK8s's own helm) or a first-use unpack; a plain helm shipped
   // beside mk8s-addons (a checkout, the snap) is what the wrapper's exec line shows.
-  return { vars: { helm: helm.path, wrapper: helmWrapper(helm.path, kubeconfig) }, notes: helm.source === 'package' ? [] : [helm.describe] };
+  return { vars: { wrapper: helmWrapper(helm.path, kubeconfig) }, notes: helm.source === 'package' ? [] : [helm.describe] };
 }

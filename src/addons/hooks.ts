@@ -1,7 +1,9 @@
 /**
  * Addon hooks: the little code some addons need beyond their manifest, to compute the `${vars.X}` their
- * steps use (a validated DNS argument, Cilium values for the resolved version, the helm binary).
- * An addon that is only data has no entry here. Modules load only when their addon is planned.
+ * steps use (a validated DNS argument, Cilium values for the resolved version, the helm3 wrapper).
+ * An addon that is only data has no entry here: its chart placeholders (`${helm}`, `${chart}`,
+ * `${version}`, `${release.name}`, `${values}`) come from its manifest (chart-addon.ts). Modules load
+ * only when their addon is planned.
  */
 import type { GlobalOptions } from '../grammar.js';
 import type { Layout, Plan, PlannedAddon } from '../planner.js';
@@ -9,6 +11,7 @@ import type { SnapPaths } from '../node/node.js';
 import type { AddonManifest } from '../catalogue.js';
 import type { EnabledAddon } from '../engine/journal.js';
 import type { ConfigMapEdit } from '../engine/kinds/types.js';
+import type { ChartScope } from '../engine/build.js';
 
 /** What a hook may know about the node and the invocation. */
 export interface AddonNode {
@@ -21,6 +24,8 @@ export interface AddonNode {
   resolvConf: string;
   /** The addon's manifest. */
   manifest: AddonManifest;
+  /** The folder the manifest was loaded from (catalogue.folder). */
+  folder?: string | undefined;
   /** The whole plan this addon is part of (an addon may depend on another planned in the same run). */
   plan: Plan;
   /** Addons enabled on the node, from the journal. */
@@ -33,6 +38,8 @@ export interface PreparedAddon {
   notes?: string[];
   /** Edits of ConfigMap values, by the name the addon's kube-configmap steps give in `edit` (dns: `corefile-forwarders`). */
   edits?: Record<string, ConfigMapEdit>;
+  /** The chart placeholders (from the manifest, not the hook). */
+  chart?: ChartScope;
 }
 
 /** An addon this one requires (its manifest's `requires`), as it will be when this addon's steps run: planned in the same run, else installed. */
@@ -52,7 +59,16 @@ const HOOKS: Record<string, () => Promise<Hook>> = {
   hubble: async () => (await import('./hubble.js')).prepareHubble,
 };
 
+/** The hook's vars and notes, and the chart placeholders, computed side by side. */
 export async function prepareAddon(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const load = HOOKS[addon.name];
-  return load ? (await load())(addon, node) : { vars: {} };
+  const { chartScope } = await import('./chart-addon.js');
+  const [hooked, chart] = await Promise.allSettled([
+    load ? load().then((hook) => hook(addon, node)) : { vars: {} },
+    chartScope({ addon, manifest: node.manifest, folder: node.folder, paths: node.paths }),
+  ]);
+  // The hook's refusal first: it says more about the arguments than a missing file does.
+  if (hooked.status === 'rejected') throw hooked.reason;
+  if (chart.status === 'rejected') throw chart.reason;
+  return { ...hooked.value, chart: chart.value };
 }

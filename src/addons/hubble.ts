@@ -6,7 +6,6 @@
 import type { PlannedAddon } from '../planner.js';
 import { requiredAddon, type AddonNode, type PreparedAddon } from './hooks.js';
 import { PreconditionError } from '../errors.js';
-import { helmBinary } from './helm3.js';
 import { ciliumOptions, ciliumReleaseValues } from './cilium.js';
 import { ciliumPostRenderer } from '../cilium/post-render.js';
 import { compareVersions } from '../catalogue.js';
@@ -23,6 +22,6 @@ export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promi
   const rollouts = [{ kind: 'Deployment', name: 'hubble-relay', namespace: 'kube-system' }, ...(ui ? [{ kind: 'Deployment', name: 'hubble-ui', namespace: 'kube-system' }] : [])];
   return {
     notes,
-    vars: { helm: await helmBinary(node.paths.snap), chart, chartVersion: version, values, postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null, rollouts, skipCrds: compareVersions(version, '1.9.0') < 0 },
+    vars: { chart, chartVersion: version, values, postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null, rollouts, skipCrds: compareVersions(version, '1.9.0') < 0 },
   };
 }

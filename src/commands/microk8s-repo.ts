@@ -24,10 +24,16 @@ import { checkRepositoryName, DEFAULT_REPOSITORY_NAME, hookWords, microk8sArch, 
 
 const SUBCOMMANDS = ['install', 'remove', 'status', 'hook'] as const;
 
-/** How the hooks start this mk8s-addons: the snap's command, else this node binary with this CLI. */
+/**
+ * How the hooks start this mk8s-addons: the snap's command, else this node binary with this CLI. With
+ * MK8S_ADDONS_EXTRA_ADDONS set at install, the hooks set it too (MicroK8s does not pass our environment),
+ * so the extra addons it listed are found when MicroK8s runs their hooks.
+ */
 export function launcherFor(env: NodeJS.ProcessEnv, execPath: string): Launcher {
-  if (env.SNAP_NAME === 'mk8s-addons') return ['/snap/bin/mk8s-addons'];
-  return [execPath, packagePath('dist', 'src', 'cli.js')];
+  const extra = (env.MK8S_ADDONS_EXTRA_ADDONS ?? '').split(path.delimiter).filter((d) => d !== '').map((d) => path.resolve(d));
+  const withExtra = (launcher: string[]): Launcher => (extra.length ? ['/usr/bin/env', `MK8S_ADDONS_EXTRA_ADDONS=${extra.join(path.delimiter)}`, ...launcher] : launcher);
+  if (env.SNAP_NAME === 'mk8s-addons') return withExtra(['/snap/bin/mk8s-addons']);
+  return withExtra([execPath, packagePath('dist', 'src', 'cli.js')]);
 }
 
 interface RepoContext {

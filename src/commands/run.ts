@@ -140,7 +140,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
         const thePlan = makePlan({ command, specs, catalogue, installed, layout });
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
-          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, plan: thePlan, installed: current.addons });
+          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons });
         // Hooks only read. A dry-run recovers nothing first, so every addon's hook starts now, side by side
         // (their helm and API calls wait while the rest loads), and the engine takes them in plan order; a
         // real run prepares each addon when the engine builds it, after recovering an interrupted run.
@@ -160,7 +160,7 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
               async (addon) => {
                 const prepared = await (early.get(addon.name) ?? prepare(addon));
                 for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
-                return buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars);
+                return buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
               },
               engine,
             )

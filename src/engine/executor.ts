@@ -13,6 +13,7 @@ import type { StepRecorder } from './recorder.js';
 import { kindImpl } from './kinds/index.js';
 import { StepError } from '../errors.js';
 import { daemonFor } from '../node/node.js';
+import { printCommand } from '../adapters/process.js';
 
 /** The step context minus the parts the executor owns (restarts, notes). */
 export type BaseStepContext = Omit<StepContext, 'requestRestart' | 'pendingRestarts' | 'flushRestarts' | 'countService' | 'note'>;
@@ -145,8 +146,11 @@ export class Executor {
     }
     if (this.opts.dryRun) {
       for (const s of step.restarts ?? []) this.ctx.requestRestart(s, phase);
-      sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}) });
-      return { status: 'would-change', summary: check.summary, ...(check.detail ? { detail: check.detail } : {}), changed: false };
+      // The commands apply would run, printed from the same tuples.
+      const commands = (check.commands ?? []).map((c) => printCommand(c));
+      sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}), ...(commands.length ? { commands } : {}) });
+      const detail = [...(check.detail ? [check.detail] : []), ...commands.map((c) => `$ ${c}`)].join('\n');
+      return { status: 'would-change', summary: check.summary, ...(detail ? { detail } : {}), changed: false };
     }
     const record = await step.prepare(this.ctx);
     const entry = await recorder.applying(addon.name, step, record, this.ctx);

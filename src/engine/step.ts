@@ -23,6 +23,11 @@ export interface CheckResult {
   summary: string;
   /** Optional detail for --dry-run: a unified diff, before/after lines, commands. */
   detail?: string;
+  /**
+   * The processes apply would run, as `[file, args]` tuples built by the same functions apply uses:
+   * --dry-run prints them (`commands` of the JSON event, `$ ...` lines otherwise).
+   */
+  commands?: Command[];
 }
 
 /** What steps may touch: the narrow view of the run they get (no globals, no CLI). */

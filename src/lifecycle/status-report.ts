@@ -57,7 +57,7 @@ export async function addonStatuses(journal: Journal, catalogue: Catalogue, ctx:
             : `an interrupted disable (pid ${op.pid}, started ${op.startedAt}) left ${op.steps.length} step(s) to undo; run mk8s-addons disable ${name} to finish it`,
       });
     }
-    if (enabled) problems.push(...(await verifyAddon(name, enabled, manifest, ctx)));
+    if (enabled) problems.push(...(await verifyAddon(name, enabled, manifest, ctx, catalogue.folder(name))));
     const version = enabled ? enabled.version : (manifest?.versions?.default ?? manifest?.version ?? null);
     if (problems.length) out.push({ name, description, version, status: 'degraded', problems: problems.map((p) => `${p.phase}: ${p.message}`) });
     else out.push({ name, description, version, status: enabled ? 'enabled' : 'disabled' });

@@ -1,36 +1,22 @@
 /**
  * Is an enabled addon still there? For `status`: each step the journal records for the addon is checked
- * against the live node and cluster, by kind, from its undo record (and the manifest step's literal
- * parameters where the record does not say what was wanted). Read-only; no lock; never a substring match
- * over pod names. A step kind with nothing lasting to check (restarts, links, pod restarts) passes.
- *
- * | kind | what must hold |
- * |---|---|
- * | file | the file exists (absent for a `remove` step), with the manifest's content, edits or line when they are literal |
- * | pod-file | the program copied out of the pod is there |
- * | args-flag | the flag's line is in the args file (absent for `remove`; the value, when the manifest gives it) |
- * | lock | the lock file exists |
- * | rename | the files set aside are not active again |
- * | process | the file it `creates` exists |
- * | service | a started/stopped daemon is still running/stopped (only while MicroK8s runs) |
- * | kube-apply | every applied object exists and is not being deleted (`mode: delete`: stays deleted) |
- * | kube-configmap | the ConfigMap exists and has the key |
- * | helm-release | the release exists and is deployed |
- * | kube-wait | the workloads are rolled out and ready |
+ * against the live node and cluster by its kind's `verify` (src/engine/kinds/definitions.ts: every kind
+ * has one, by type), from its undo record and the manifest step's parameters that are known without the
+ * addon's hook (literal ones, `${SNAP_DATA}`, `${args.X}`, and a chart addon's `${version}` and
+ * `${values}`). Read-only; no lock; never a substring match over pod names.
  *
  * kube-wait steps are checked from the manifest even when the journal has no record of them: the engine
  * journals only steps that changed something, and a wait that was satisfied at once changed nothing.
  */
-import path from 'node:path';
-import semverSatisfies from 'semver/functions/satisfies.js';
-import type { AddonManifest, StepKind, StepSpec } from '../catalogue.js';
+import type { AddonManifest, StepSpec } from '../catalogue.js';
+import { KIND_DEFINITIONS, refKey, type KindDefinition } from '../engine/kinds/definitions.js';
+import type { ChartScope } from '../engine/placeholders.js';
+
 import type { EnabledAddon, JournalStep } from '../engine/journal.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { SnapPaths } from '../node/node.js';
-import type { Layout } from '../planner.js';
-import { exists, readText } from '../adapters/fs.js';
-import { findFlag } from '../node/args-file.js';
-import { substitute, type Scope } from '../engine/build.js';
+import { selectSteps, type Layout } from '../planner.js';
+import { substitute, type Scope } from '../engine/placeholders.js';
 import type * as KubeAdapter from '../adapters/kube.js';
 
 /** What verification may read. */
@@ -56,12 +42,13 @@ type ObjectRef = KubeAdapter.ObjectRef;
 type Kube = KubeAdapter.Kube;
 
 /** The lazily loaded Kubernetes adapter and one connection, shared by the checks of a status run. */
-interface Cluster {
+export interface Cluster {
   kube: typeof KubeAdapter;
   k: Kube;
 }
 
-interface CheckInput {
+/** What a kind's `verify` gets. */
+export interface VerifyInput {
   step: JournalStep;
   record: Record<string, unknown>;
   /** The manifest step, when the catalogue still has it. */
@@ -74,18 +61,10 @@ interface CheckInput {
   applied: ReadonlySet<string>;
 }
 
-type Check = (input: CheckInput) => Promise<string[]>;
-
-const refKey = (r: { kind: string; metadata: { name: string; namespace?: string } }) => `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
-
-function relative(ctx: VerifyContext, file: string): string {
-  const rel = path.relative(ctx.paths.snapData, file);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
-}
 
 /** Substitutes what can be known without the addon's hook; a parameter that needs `${vars.X}` is dropped. */
-function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: VerifyContext): Record<string, unknown> {
-  const scope: Scope = { SNAP: ctx.paths.snap, SNAP_DATA: ctx.paths.snapData, SNAP_COMMON: ctx.paths.snapCommon, args: addon.args, vars: {} };
+function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: VerifyContext, chart: ChartScope): Record<string, unknown> {
+  const scope: Scope = { SNAP: ctx.paths.snap, SNAP_DATA: ctx.paths.snapData, SNAP_COMMON: ctx.paths.snapCommon, args: addon.args, vars: {}, ...chart };
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(spec?.params ?? {})) {
     try {
@@ -97,137 +76,12 @@ function knownParams(spec: StepSpec | undefined, addon: EnabledAddon, ctx: Verif
   return out;
 }
 
-const CHECKS: Partial<Record<StepKind, Check>> = {
-  async file({ record, params, ctx }) {
-    const file = record.path as string;
-    const text = await readText(file);
-    const name = relative(ctx, file);
-    if (params.remove === true) return text !== undefined ? [`${name} exists again (the addon removed it)`] : [];
-    if (text === undefined) return [`${name} is missing`];
-    // What the addon wrote, when the manifest says it without the hook: the whole content, or its edits.
-    if (typeof params.content === 'string' && text !== params.content) return [`${name} differs from what the addon installed`];
-    const edits = params.replace as { find: string; with: string }[] | undefined;
-    if (Array.isArray(edits) && edits.reduce((t, e) => t.replace(new RegExp(e.find, 'gm'), e.with), text) !== text) return [`${name} no longer has the addon's edit`];
-    if (typeof params.line === 'string' && !text.split(/\r?\n/).includes(params.line)) return [`${name} no longer has the line ${params.line}`];
-    return [];
-  },
-
-  async 'pod-file'({ record, ctx }) {
-    const file = record.path as string;
-    return (await exists(file)) ? [] : [`${relative(ctx, file)} is missing`];
-  },
-
-  async 'args-flag'({ record, params, ctx }) {
-    const file = record.file as string;
-    const flag = record.flag as string;
-    const text = await readText(file);
-    const name = relative(ctx, file);
-    const found = text === undefined ? undefined : findFlag(text, flag);
-    if (params.remove === true) return found ? [`${name} sets ${flag} again (the addon removed it)`] : [];
-    if (text === undefined) return [`${name} is missing`];
-    if (!found) return [`${name} has no ${flag} line`];
-    if (typeof params.value === 'string' || typeof params.value === 'number' || typeof params.value === 'boolean') {
-      const wanted = `${flag}=${String(params.value)}`;
-      if (found.line.trim() !== wanted) return [`${name} has ${found.line.trim()}, not ${wanted}`];
-    }
-    return [];
-  },
-
-  async lock({ record, ctx }) {
-    const file = record.path as string;
-    return (await exists(file)) ? [] : [`${relative(ctx, file)} is missing`];
-  },
-
-  async rename({ record, ctx }) {
-    const out: string[] = [];
-    for (const [from, to] of (record.renames as [string, string][] | undefined) ?? []) {
-      if (await exists(from)) out.push(`${relative(ctx, from)} is active again (the addon set it aside as ${path.basename(to)})`);
-    }
-    return out;
-  },
-
-  async process({ params, ctx }) {
-    const creates = params.creates;
-    if (typeof creates !== 'string') return [];
-    return (await exists(creates)) ? [] : [`${relative(ctx, creates)} is missing`];
-  },
-
-  async service({ record, ctx }) {
-    if (record.restart === true || !ctx.cluster || !ctx.services) return [];
-    const daemon = record.daemon as string;
-    const wanted = !(record.wasActive as boolean);
-    const active = await ctx.services.isActive(daemon);
-    return active === wanted ? [] : [`daemon-${daemon} is ${active ? 'running' : 'stopped'}; the addon ${wanted ? 'started' : 'stopped'} it`];
-  },
-
-  async 'kube-apply'({ record, ctx, cluster }) {
-    if (!ctx.cluster) return [];
-    const { kube, k } = await cluster();
-    const out: string[] = [];
-    for (const { ref } of (record.objects as { ref: ObjectRef }[] | undefined) ?? []) {
-      const live = await kube.readObject(k, ref);
-      if (!live) out.push(`${kube.describeRef(ref)} does not exist`);
-      else if (live.metadata?.deletionTimestamp) out.push(`${kube.describeRef(ref)} is being deleted`);
-    }
-    // `mode: delete` records the objects it deleted: they must stay gone.
-    for (const gone of (record.recreate as ObjectRef[] | undefined) ?? []) {
-      const ref = { apiVersion: gone.apiVersion, kind: gone.kind, metadata: { name: gone.metadata.name, ...(gone.metadata.namespace ? { namespace: gone.metadata.namespace } : {}) } };
-      if (await kube.readObject(k, ref)) out.push(`${kube.describeRef(ref)} exists again (the addon deleted it)`);
-    }
-    return out;
-  },
-
-  async 'kube-configmap'({ record, ctx, cluster }) {
-    if (!ctx.cluster) return [];
-    const { kube, k } = await cluster();
-    const name = record.name as string;
-    const namespace = record.namespace as string;
-    const key = record.key as string;
-    const cm = await kube.readObject<{ data?: Record<string, string> } & ObjectRef>(k, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace } });
-    if (!cm) return [`configmap/${name} in ${namespace} does not exist`];
-    return cm.data?.[key] === undefined ? [`configmap/${name} in ${namespace} has no ${key}`] : [];
-  },
-
-  async 'helm-release'({ record, ctx }) {
-    if (!ctx.cluster) return [];
-    const helm = await import('../adapters/helm.js');
-    const release = record.release as string;
-    const namespace = record.namespace as string;
-    const found = await helm.list({ helm: record.helm as string, kubeconfig: ctx.kubeconfig, env: ctx.env }, { namespace, filter: `^${release}$`, all: true });
-    const rel = found.find((r) => r.name === release);
-    if (!rel) return [`release ${release} in ${namespace} does not exist`];
-    return rel.status === 'deployed' ? [] : [`release ${release} in ${namespace} is ${rel.status}, not deployed`];
-  },
-
-  async 'kube-wait'({ params, ctx, cluster, applied }) {
-    if (!ctx.cluster) return [];
-    const rollouts = params.rollouts as KubeAdapter.RolloutRef[] | undefined;
-    if (!Array.isArray(rollouts)) return [];
-    const { kube, k } = await cluster();
-    const out: string[] = [];
-    for (const r of rollouts) {
-      const ref = { apiVersion: 'apps/v1', kind: r.kind, metadata: { name: r.name, namespace: r.namespace } };
-      const live = await kube.readObject<never>(k, ref);
-      if (!live && applied.has(refKey(ref))) continue;
-      const state = kube.rolloutState(r.kind, live);
-      if (!state.ready) out.push(`${r.kind.toLowerCase()}/${r.name} in ${r.namespace} is not ready: ${state.reason}`);
-    }
-    return out;
-  },
-};
-
-/** The manifest steps that apply to the addon's recorded version on this layout. */
-function manifestSteps(manifest: AddonManifest | undefined, addon: EnabledAddon, layout: Layout): StepSpec[] {
-  return (manifest?.steps ?? []).filter(
-    (s) => (s.versions === undefined || addon.version === null || semverSatisfies(addon.version, s.versions)) && (s.layouts === undefined || s.layouts.includes(layout)),
-  );
-}
 
 /**
  * Checks an enabled addon against the node and the cluster. Returns what does not hold (empty: the
  * addon is as the journal says); a check that cannot run says so as a problem of its step.
  */
-export async function verifyAddon(name: string, addon: EnabledAddon, manifest: AddonManifest | undefined, ctx: VerifyContext): Promise<Problem[]> {
+export async function verifyAddon(name: string, addon: EnabledAddon, manifest: AddonManifest | undefined, ctx: VerifyContext, folder?: string): Promise<Problem[]> {
   let connection: Promise<Cluster> | undefined;
   const cluster = () =>
     (connection ??= (async () => {
@@ -242,18 +96,26 @@ export async function verifyAddon(name: string, addon: EnabledAddon, manifest: A
 
   // The journaled steps, then the manifest's waits that the journal does not have.
   const steps: JournalStep[] = [...addon.steps];
-  for (const s of manifestSteps(manifest, addon, ctx.layout)) {
+  for (const s of manifest ? selectSteps(manifest, addon.version, ctx.layout) : []) {
     const phase = `enable/${name}/${s.name}`;
     if (s.kind === 'kube-wait' && !steps.some((j) => j.phase === phase)) steps.push({ phase, kind: s.kind, addon: name, record: {} });
   }
 
+  // The chart placeholders the manifest alone gives (version, release, values; not the chart file or helm).
+  let chart: ChartScope = {};
+  if (manifest) {
+    const { chartScope } = await import('../addons/chart-addon.js');
+    const planned = { name, requested: null, version: addon.version, reason: 'installed', args: addon.args, options: {}, steps: selectSteps(manifest, addon.version, ctx.layout).map((s) => ({ phase: '', name: s.name, kind: s.kind, description: s.description, params: s.params ?? {} })) };
+    chart = await chartScope({ addon: planned, manifest, folder, paths: ctx.paths }, { files: false }).catch(() => ({}));
+  }
+
   const problems: Problem[] = [];
   for (const step of steps) {
-    const check = CHECKS[step.kind];
-    if (!check) continue;
+    const definition: KindDefinition | undefined = KIND_DEFINITIONS[step.kind];
+    if (!definition) continue; // a kind the journal names that this version does not know
     const spec = specOf(step.phase);
     try {
-      const found = await check({ step, record: step.record, spec, params: knownParams(spec, addon, ctx), ctx, cluster, applied });
+      const found = await definition.verify({ step, record: step.record, spec, params: knownParams(spec, addon, ctx, chart), ctx, cluster, applied });
       for (const message of found) problems.push({ phase: step.phase, message });
     } catch (err) {
       problems.push({ phase: step.phase, message: `cannot check: ${(err as Error).message.split('\n')[0]}` });

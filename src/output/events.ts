@@ -16,6 +16,8 @@ export interface StepEvent {
   changed: boolean;
   summary?: string;
   detail?: string;
+  /** --dry-run: the command lines apply would run (CheckResult.commands, printed). */
+  commands?: string[];
 }
 
 export interface EventSink {

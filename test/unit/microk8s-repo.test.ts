@@ -38,6 +38,8 @@ test('repository names: MicroK8s addresses REPOSITORY/ADDON, so no "/" or ":"', 
 test('the launcher: our snap runs through /snap/bin (any revision), else this node and CLI', () => {
   assert.deepEqual(launcherFor({ SNAP_NAME: 'mk8s-addons', SNAP: '/snap/mk8s-addons/x1' }, '/snap/mk8s-addons/x1/bin/node'), ['/snap/bin/mk8s-addons']);
   assert.deepEqual(launcherFor({}, '/usr/bin/node'), ['/usr/bin/node', CLI]);
+  // Addons of MK8S_ADDONS_EXTRA_ADDONS get hooks too: the hooks name the folders (MicroK8s passes no environment of ours).
+  assert.deepEqual(launcherFor({ MK8S_ADDONS_EXTRA_ADDONS: '/srv/addons:/opt/more/' }, '/usr/bin/node'), ['/usr/bin/env', 'MK8S_ADDONS_EXTRA_ADDONS=/srv/addons:/opt/more', '/usr/bin/node', CLI]);
   assert.equal(
     hookScript({ launcher: ['/usr/bin/node', "/o'dd/cli.js"], action: 'enable', addon: 'cilium', version: '0.1.0' }).split('\n').at(-2),
     `exec '/usr/bin/node' '/o'\\''dd/cli.js' --snap "\${SNAP:-/snap/microk8s/current}" --snap-data "\${SNAP_DATA:-/var/snap/microk8s/current}" --snap-common "\${SNAP_COMMON:-/var/snap/microk8s/common}" microk8s-repo hook enable cilium "$@"`,

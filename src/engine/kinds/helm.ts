@@ -62,12 +62,15 @@ const helmRelease: StepKindImpl = {
     const waitGone = p.waitGone as { namespace: string; selector: string } | undefined;
     const skipCrds = p.skipCrds === true;
     const leftovers = p.leftovers as Leftovers | undefined;
+    // What apply runs, for --dry-run: the values go to a temporary file, shown as values.json (the detail has them).
+    const command = (ctx: StepContext) =>
+      helm.helmUpgradeInstallCommand(helmContext(ctx, binary), { release, chart, namespace, valuesFiles: ['values.json'], skipCrds, ...(postRenderer ? { postRenderer } : {}) });
     return {
       ...seed.meta,
       async check(ctx) {
         const h = helmContext(ctx, binary);
         const st = await helm.releaseState(h, { release, namespace });
-        if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}` };
+        if (!st) return { satisfied: false, summary: `install release ${release} (chart ${chartVersion}) in ${namespace}`, detail: `values:\n${helm.valuesFileText(values)}`, commands: [command(ctx)] };
         const sameValues = helm.sameHelmValues(st.values, values);
         const rel = st.release;
         if (rel.status === 'deployed' && st.chartVersion === chartVersion && sameValues) {
@@ -78,7 +81,7 @@ const helmRelease: StepKindImpl = {
           sameValues ? '' : 'values changed',
           rel.status !== 'deployed' ? `status ${rel.status}` : '',
         ].filter(Boolean);
-        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: valuesDiff(release, st.values, values) }) };
+        return { satisfied: false, summary: `upgrade release ${release}: ${what.join(', ')}`, ...(sameValues ? {} : { detail: valuesDiff(release, st.values, values) }), commands: [command(ctx)] };
       },
       async prepare(ctx) {
         const st = await helm.releaseState(helmContext(ctx, binary), { release, namespace });

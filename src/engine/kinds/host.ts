@@ -95,7 +95,7 @@ const processKind: StepKindImpl = {
       ...seed.meta,
       async check() {
         if (creates && (await exists(creates))) return { satisfied: true, summary: `${creates} exists` };
-        return { satisfied: false, summary: `run ${printCommand(command)}` };
+        return { satisfied: false, summary: `run ${printCommand(command)}`, commands: [command] };
       },
       prepare: async () => ({ undo: undoCommand ?? null }),
       async apply(ctx) {
@@ -136,7 +136,9 @@ const linkKind: StepKindImpl = {
       ...seed.meta,
       async check(ctx) {
         const found = await matching(ctx);
-        return found.length === 0 ? { satisfied: true, summary: `no ${type} link to delete` } : { satisfied: false, summary: `delete ${type} links ${found.join(', ')}`, detail: found.map((n) => printCommand(ctx.ipCommand(['link', 'delete', n]))).join('\n') };
+        if (found.length === 0) return { satisfied: true, summary: `no ${type} link to delete` };
+        const commands = found.map((n) => ctx.ipCommand(['link', 'delete', n]));
+        return { satisfied: false, summary: `delete ${type} links ${found.join(', ')}`, detail: commands.map((c) => printCommand(c)).join('\n'), commands };
       },
       async prepare(ctx) {
         return { deleted: await matching(ctx) };
