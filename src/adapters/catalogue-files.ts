@@ -2,7 +2,7 @@
  * Reads the addon manifests (addons/NAME/manifest.yaml, and NAME/manifest.yaml in every folder that env
  * MK8S_ADDONS_EXTRA_ADDONS names) and builds the catalogue. Each manifest is
  * validated when loaded; a manifest whose exact bytes were validated before is taken from a cache
- * (dist/catalogue-cache-<hash of the folder>.json, keyed by every manifest's path and exact content), so `list` and
+ * (dist/catalogue-cache.json: per folder, at most 8 folders, keyed by every manifest's path and exact content), so `list` and
  * `--help`-speed commands need neither the YAML parser nor the schema library. A changed manifest is
  * parsed and validated again; a cache that cannot be written is simply not used.
  */
@@ -17,27 +17,33 @@ interface CacheFile {
   entries: CatalogueEntry[];
 }
 
-/** One cache file per catalogue folder (the package's, or MK8S_ADDONS_ADDONS_DIR's), named by a hash of its path. */
-function cachePath(dir: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < dir.length; i++) h = Math.imul(h ^ dir.charCodeAt(i), 0x01000193) >>> 0;
-  return packagePath('dist', `catalogue-cache-${h.toString(16)}.json`);
+/** One cache file for every catalogue folder, at most this many folders in it (most recently written kept). */
+const CACHED_FOLDERS = 8;
+const cacheFile = () => packagePath('dist', 'catalogue-cache.json');
+
+/** The cache: folder -> its manifests' key and validated entries. */
+function readCacheFile(): Record<string, CacheFile> {
+  try {
+    const data = JSON.parse(readFileSync(cacheFile(), 'utf8')) as unknown;
+    return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, CacheFile>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function readCache(dir: string, key: string): CacheFile['entries'] | undefined {
-  try {
-    const cache = JSON.parse(readFileSync(cachePath(dir), 'utf8')) as CacheFile;
-    return cache.key === key ? cache.entries : undefined;
-  } catch {
-    return undefined;
-  }
+  const found = readCacheFile()[dir];
+  return found?.key === key ? found.entries : undefined;
 }
 
 function writeCache(dir: string, cache: CacheFile): void {
   try {
-    const tmp = `${cachePath(dir)}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(cache));
-    renameSync(tmp, cachePath(dir));
+    // The folder written last goes last; the oldest are dropped (tests load many temporary folders).
+    const all = Object.entries(readCacheFile()).filter(([d]) => d !== dir);
+    const kept = Object.fromEntries([...all.slice(-(CACHED_FOLDERS - 1)), [dir, cache]]);
+    const tmp = `${cacheFile()}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(kept));
+    renameSync(tmp, cacheFile());
   } catch {
     // A read-only install: validate on every load instead.
   }
@@ -77,12 +83,12 @@ async function loadFolder(dir: string, fileName: (name: string) => string, fix: 
   });
   // The key is the manifests themselves: a cache entry is used only for exactly the bytes it validated.
   const key = texts.map((t) => `${t.rel}\0${t.text}`).join('\0');
-  const cached = readCache(dir, key);
+  const cached = readCache(path.resolve(dir), key);
   if (cached) return cached;
   const entries = (await validate(texts)).map((e, i) => ({ ...e, dir: path.resolve(dir, texts[i]?.name as string) }));
   // References between addons (requires, conflicts) are checked by buildCatalogue on every load: an
   // extra folder's addon may require one of the package's.
-  writeCache(dir, { key, entries });
+  writeCache(path.resolve(dir), { key, entries });
   return entries;
 }
 
