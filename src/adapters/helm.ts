@@ -50,6 +50,8 @@ export interface HelmReleaseStatus {
   info: { status: string; description?: string; first_deployed?: string; last_deployed?: string; notes?: string };
   chart?: { metadata?: { name?: string; version?: string; appVersion?: string } };
   config?: HelmValues;
+  /** The rendered objects of the release (YAML documents; hooks and crds/ are not in it). */
+  manifest?: string;
 }
 
 const kubeconfigArgs = (ctx: HelmContext): string[] => (ctx.kubeconfig ? ['--kubeconfig', ctx.kubeconfig] : []);
@@ -334,6 +336,8 @@ export interface ReleaseState {
   /** The chart version, e.g. `1.8.13`. */
   chartVersion: string;
   values: HelmValues;
+  /** The release's rendered objects, when read from its stored record (not with another storage driver). */
+  manifest?: string;
 }
 
 /** The state of a release from its stored record (the latest revision, any state). */
@@ -352,6 +356,7 @@ export function releaseStateOf(st: HelmReleaseStatus): ReleaseState {
     },
     chartVersion,
     values: st.config ?? {},
+    ...(typeof st.manifest === 'string' ? { manifest: st.manifest } : {}),
   };
 }
 
@@ -428,4 +433,39 @@ export function releaseState(ctx: HelmContext, p: ReleaseRef): Promise<ReleaseSt
 
 export function forgetReleaseStates(): void {
   states.clear();
+}
+
+/** `deployment/a is gone`, `2 of its objects are gone: deployment/a, configmap/b` (at most 5 named). */
+export function goneText(gone: readonly string[]): string {
+  const named = gone.length > 5 ? `${gone.slice(0, 5).join(', ')} and ${gone.length - 5} more` : gone.join(', ');
+  return gone.length === 1 ? `${named} is gone` : `${gone.length} of its objects are gone: ${named}`;
+}
+
+/**
+ * The objects of a release (from its stored manifest) that are gone from the cluster, as `kind/name`:
+ * deleted outside mk8s-addons. An upgrade with the same chart and values makes them again (Helm creates
+ * what its target manifest has and the cluster lacks). Kinds the read client does not know, and a release
+ * read without its manifest (another storage driver), are not looked at.
+ */
+export async function missingReleaseObjects(ctx: HelmContext, st: ReleaseState, namespace: string): Promise<string[]> {
+  if (!ctx.kubeconfig || !st.manifest) return [];
+  const { default: yaml } = await import('js-yaml');
+  const { connect } = await import('./kube.js');
+  const { objectPath } = await import('./kube-http.js');
+  type Doc = { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  const refs = (yaml.loadAll(st.manifest) as Doc[]).flatMap((d) =>
+    d && typeof d.apiVersion === 'string' && typeof d.kind === 'string' && typeof d.metadata?.name === 'string'
+      ? [{ apiVersion: d.apiVersion, kind: d.kind, metadata: { name: d.metadata.name, namespace: typeof d.metadata.namespace === 'string' ? d.metadata.namespace : namespace } }]
+      : [],
+  );
+  const kube = await connect(ctx.kubeconfig);
+  const gone = await Promise.all(
+    refs.map(async (ref) => {
+      const at = objectPath(ref);
+      if (!at) return undefined;
+      const r = await kube.http.request('GET', at);
+      return r.status === 404 ? `${ref.kind.toLowerCase()}/${ref.metadata.name}` : undefined;
+    }),
+  );
+  return gone.filter((g): g is string => g !== undefined);
 }

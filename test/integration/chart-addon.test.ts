@@ -110,13 +110,23 @@ test('status: values changed outside mk8s-addons are drift; enable puts them bac
   assert.deepEqual(cli(['status', '-a', 'lbdemo']), { code: 0, stdout: 'enabled\n', stderr: '' });
 });
 
-test('status: an object of the release deleted is drift', async () => {
+test('status: an object of the release deleted is drift; enable makes it again', async () => {
   await node.kubectl(['-n', 'lbdemo-system', 'delete', 'deployment/lbdemo-controller', '--wait=true']);
   assert.deepEqual(cli(['status', '-a', 'lbdemo']), {
     code: 1,
     stdout: 'degraded\n',
-    stderr: 'mk8s-addons: lbdemo is degraded: enable/lbdemo/rollout: deployment/lbdemo-controller in lbdemo-system is not ready: it does not exist\n',
+    stderr:
+      'mk8s-addons: lbdemo is degraded: enable/lbdemo/release: release lbdemo in lbdemo-system: deployment/lbdemo-controller is gone (deleted outside mk8s-addons; enable makes it again); ' +
+      'enable/lbdemo/rollout: deployment/lbdemo-controller in lbdemo-system is not ready: it does not exist\n',
   });
+  const dry = cli(['enable', `lbdemo:${RANGE}:v0.2`, '--dry-run', '--output', 'json']);
+  assert.equal(events(dry.stdout).find((e) => e.phase === 'enable/lbdemo/release' && e.status === 'would-change')?.summary, 'upgrade release lbdemo: deployment/lbdemo-controller is gone (deleted outside mk8s-addons)');
+  const r = cli(['enable', `lbdemo:${RANGE}:v0.2`, '--output', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(outcomes(r.stdout), ['enable/lbdemo/namespace skipped', 'enable/lbdemo/release done', 'enable/lbdemo/rollout skipped']);
+  assert.equal((await node.kubectlAny(['-n', 'lbdemo-system', 'get', 'deployment/lbdemo-controller'])).exitCode, 0);
+  assert.deepEqual(cli(['status', '-a', 'lbdemo']), { code: 0, stdout: 'enabled\n', stderr: '' });
+  await node.kubectl(['-n', 'lbdemo-system', 'delete', 'deployment/lbdemo-controller', '--wait=true']);
 });
 
 test('disable lbdemo: the release and its namespace go, the node is as before', async () => {

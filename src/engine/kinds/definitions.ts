@@ -277,10 +277,11 @@ export const KIND_DEFINITIONS = {
       // What the addon deployed, when the manifest says it without a hook (a chart addon's ${version}, ${values}).
       const wantVersion = typeof params.chartVersion === 'string' ? params.chartVersion : undefined;
       const wantValues = params.values !== null && typeof params.values === 'object' ? params.values : undefined;
-      if (wantVersion === undefined && wantValues === undefined) return [];
       helm.forgetReleaseStates();
       const st = await helm.releaseState(h, { release, namespace });
       const out: string[] = [];
+      const gone = st ? await helm.missingReleaseObjects(h, st, namespace) : [];
+      if (gone.length) out.push(`release ${release} in ${namespace}: ${helm.goneText(gone)} (deleted outside mk8s-addons; enable makes it again)`);
       if (st && wantVersion !== undefined && st.chartVersion !== wantVersion) out.push(`release ${release} in ${namespace} runs chart ${st.chartVersion}, not ${wantVersion}`);
       if (st && wantValues !== undefined && !helm.sameHelmValues(st.values, wantValues)) out.push(`release ${release} in ${namespace} has other values than the addon set (changed outside mk8s-addons)`);
       return out;

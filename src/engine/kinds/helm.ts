@@ -74,7 +74,10 @@ const helmRelease: StepKindImpl = {
         const sameValues = helm.sameHelmValues(st.values, values);
         const rel = st.release;
         if (rel.status === 'deployed' && st.chartVersion === chartVersion && sameValues) {
-          return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };
+          // Objects of the release deleted outside mk8s-addons: the same upgrade makes them again.
+          const gone = await helm.missingReleaseObjects(h, st, namespace);
+          if (gone.length === 0) return { satisfied: true, summary: `release ${release} is at chart ${chartVersion} with the wanted values` };
+          return { satisfied: false, summary: `upgrade release ${release}: ${helm.goneText(gone)} (deleted outside mk8s-addons)`, commands: [command(ctx)] };
         }
         const what = [
           st.chartVersion !== chartVersion ? `chart ${st.chartVersion} -> ${chartVersion}` : '',
