@@ -27,7 +27,7 @@ const SUBCOMMANDS = ['install', 'remove', 'status', 'hook'] as const;
 /** How the hooks start this mk8s-addons: the snap's command, else this node binary with this CLI. */
 export function launcherFor(env: NodeJS.ProcessEnv, execPath: string): Launcher {
   if (env.SNAP_NAME === 'mk8s-addons') return ['/snap/bin/mk8s-addons'];
-  return [execPath, packagePath('dist', 'src', 'cli.js')];
+  return [execPath, packagePath('dist', 'bundle', 'src', 'cli.js')];
 }
 
 interface RepoContext {
