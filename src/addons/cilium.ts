@@ -29,6 +29,9 @@ import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-
 import { checkCompatibility, type CompatibilityTable } from '../cilium/compat.js';
 import { compareVersions } from '../catalogue.js';
 import { releaseState, type ReleaseState } from '../adapters/helm.js';
+// Static (a light module: the Kubernetes client behind it loads only to change objects), so that the
+// version request goes out as soon as the hook starts.
+import { connect, serverVersion } from '../adapters/kube.js';
 import { sameHelmValues } from '../engine/kinds/helm.js';
 
 export const CNI_CONF = `${JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', type: 'cilium-cni', 'enable-debug': true })}\n`;
@@ -116,8 +119,7 @@ function valuesInOrder<T extends readonly unknown[]>(settled: { [K in keyof T]: 
 
 /** The cluster's Kubernetes version (read from the API). */
 async function clusterVersion(kubeconfig: string): Promise<string> {
-  const kube = await import('../adapters/kube.js');
-  return kube.serverVersion(await kube.connect(kubeconfig)).catch((err: Error) => {
+  return serverVersion(await connect(kubeconfig)).catch((err: Error) => {
     throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
   });
 }

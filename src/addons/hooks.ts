@@ -43,3 +43,8 @@ export async function prepareAddon(addon: PlannedAddon, node: AddonNode): Promis
   const load = HOOKS[addon.name];
   return load ? (await load())(addon, node) : { vars: {} };
 }
+
+/** Starts loading the hooks of these addons (a dry-run runs them as soon as the node is known). */
+export function preloadHooks(names: readonly string[]): void {
+  for (const n of names) HOOKS[n]?.().catch(() => undefined);
+}
