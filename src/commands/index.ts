@@ -66,7 +66,8 @@ export async function runCommand(command: CommandName, words: string[], globals:
       // The planner and the node runner load while the catalogue is read and the words parsed.
       const planner = import('../planner.js');
       const runner = import('./run.js');
-      runner.catch(() => undefined);
+      // Awaited below unless the words are refused first: no unhandled rejection meanwhile.
+      for (const p of [planner, runner]) p.catch(() => undefined);
       const catalogue = await loadCatalogue();
       const specs = parseAddonSpecs(command, words, globals, catalogue);
       if (globals.help) return help(command, io);
