@@ -34,6 +34,7 @@ const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 // 1. What the package is made of, built and fetched as in a checkout (each step is idempotent).
 run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+run(process.execPath, ['scripts/bundle.mjs']);
 run(process.execPath, ['scripts/fetch-charts.mjs']);
 run(process.execPath, ['scripts/fetch-tools.mjs']);
 

@@ -13,6 +13,8 @@ echo "== set-up: Cilium agent, CLI and CNI plugin v1.20.2 (cached under ~/.cache
 bash scripts/build-cilium.sh --quiet >/dev/null
 echo "== typecheck"
 npx tsc -p tsconfig.json
+echo "== bundle (the shipped CLI, dist/bundle: scripts/bundle.mjs)"
+node scripts/bundle.mjs
 echo "== lint"
 npx eslint .
 echo "== tests"

@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+/** The CLI as it ships: package.json's `bin` (dist/bundle/src/cli.js, built from dist/src by scripts/bundle.mjs). */
+export const CLI = path.join(ROOT, JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).bin['mk8s-addons']);
 export const HELM = path.join(ROOT, 'vendor', 'bin', 'helm');
 export const KUBECTL = path.join(ROOT, 'vendor', 'bin', 'kubectl');
 export const BENCH_ROOT = path.join(os.tmpdir(), 'mk8s-addons-bench');

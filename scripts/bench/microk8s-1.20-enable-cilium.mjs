@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CLI, HELM, KUBECTL, cleanEnv } from './lib.mjs';
+import { HELM, KUBECTL, ROOT, cleanEnv } from './lib.mjs';
 
 const t0 = performance.now();
 const phases = {};
@@ -46,7 +46,7 @@ function run(file, args) {
 }
 
 // The services, exactly as mk8s-addons' sandbox service manager performs them (state, log, real apiserver).
-const { sandboxServiceManager } = await import(path.join(path.dirname(CLI), 'sandbox', 'sandbox.js'));
+const { sandboxServiceManager } = await import(path.join(ROOT, 'dist', 'src', 'sandbox', 'sandbox.js'));
 const services = sandboxServiceManager(info);
 phase('load service manager');
 

@@ -76,7 +76,8 @@ export function summariseProfile(profile, top = 10) {
   }
   // Which program this process ran: the CLI, or a script (e.g. the post-renderer).
   const urls = profile.nodes.map((n) => n.callFrame.url);
-  main = urls.some((u) => u.endsWith('/dist/src/cli.js')) ? 'dist/src/cli.js' : moduleOf(urls.find((u) => u.includes('/scripts/')) ?? '', '?');
+  const cliUrl = urls.find((u) => /\/dist\/(bundle\/)?src\/cli\.js$/.test(u));
+  main = cliUrl ? moduleOf(cliUrl, '?') : moduleOf(urls.find((u) => u.includes('/scripts/')) ?? '', '?');
   const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
   return { main, totalMs: (profile.endTime - profile.startTime) / 1000, sampledMs: total, busyMs: total - idle, idleMs: idle, gcMs: gc, functions: sorted(fn), modules: sorted(mod), charged: sorted(charged) };
 }
@@ -125,9 +126,10 @@ export async function importCensus(args, { env = {}, top = 12 } = {}) {
         size = 0;
       }
       const rel = moduleOf(u, '');
-      // dist/src/engine/kinds/kube.js -> dist/src/engine; dist/src/cli.js -> dist/src; a package -> its name.
+      // dist/src/engine/kinds/kube.js -> dist/src/engine; dist/src/cli.js -> dist/src; the bundle's chunks ->
+      // dist/bundle/src; a package -> its name.
       const parts = rel.split('/');
-      const key = rel.startsWith('dist/src/') ? parts.slice(0, parts.length > 3 ? 3 : 2).join('/') : rel;
+      const key = rel.startsWith('dist/bundle/') ? 'dist/bundle/src' : rel.startsWith('dist/src/') ? parts.slice(0, parts.length > 3 ? 3 : 2).join('/') : rel;
       const g = groups.get(key) ?? { modules: 0, bytes: 0 };
       g.modules++;
       g.bytes += size;

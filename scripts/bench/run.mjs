@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { CLI, HELM, downAll, log, sandboxUp } from './lib.mjs';
+import { staleBundle } from '../bundle.mjs';
 import { printRows } from './report.mjs';
 
 const argv = process.argv.slice(2);
@@ -48,7 +49,10 @@ const cfg = {
   scaleVersion: opt('--scale-version', 'cilium'),
   datapathRuns: num('--datapath-runs', quick ? 1 : 3),
 };
-for (const f of [CLI, HELM]) if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -p tsconfig.json) and run npm ci for vendor/bin`);
+for (const f of [CLI, HELM]) if (!existsSync(f)) throw new Error(`${f} is missing: build first (npm run build) and run npm ci for vendor/bin`);
+// The benchmarks time the shipped CLI (the bundle): one older than dist/src would time old code.
+const stale = staleBundle();
+if (stale) throw new Error(`${stale}: run npm run build (or node scripts/bundle.mjs after tsc)`);
 
 const started = new Date();
 const rows = [];

@@ -29,6 +29,9 @@ import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-
 import { checkCompatibility, type CompatibilityTable } from '../compatibility.js';
 import { compareVersions } from '../catalogue.js';
 import { releaseState, sameHelmValues, type ReleaseState } from '../adapters/helm.js';
+// Static (a light module: the Kubernetes client behind it loads only to change objects), so that the
+// version request goes out as soon as the hook starts.
+import { connect, serverVersion } from '../adapters/kube.js';
 
 /** The agent's debug CLI: `cilium` up to 1.14, `cilium-dbg` from 1.15. */
 export const agentCli = (version: string): string => (compareVersions(version, '1.15.0') >= 0 ? 'cilium-dbg' : 'cilium');
@@ -112,8 +115,7 @@ function valuesInOrder<T extends readonly unknown[]>(settled: { [K in keyof T]: 
 
 /** The cluster's Kubernetes version (read from the API). */
 async function clusterVersion(kubeconfig: string): Promise<string> {
-  const kube = await import('../adapters/kube.js');
-  return kube.serverVersion(await kube.connect(kubeconfig)).catch((err: Error) => {
+  return serverVersion(await connect(kubeconfig)).catch((err: Error) => {
     throw new PreconditionError(`cannot read the cluster's Kubernetes version (${err.message.split('\n')[0]}); is MicroK8s running? (mk8s-addons start)`);
   });
 }

@@ -72,3 +72,8 @@ export async function prepareAddon(addon: PlannedAddon, node: AddonNode): Promis
   if (chart.status === 'rejected') throw chart.reason;
   return { ...hooked.value, chart: chart.value };
 }
+
+/** Starts loading the hooks of these addons (a dry-run runs them as soon as the node is known). */
+export function preloadHooks(names: readonly string[]): void {
+  for (const n of names) HOOKS[n]?.().catch(() => undefined);
+}

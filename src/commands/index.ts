@@ -63,13 +63,18 @@ export async function runCommand(command: CommandName, words: string[], globals:
     }
     case 'enable':
     case 'disable': {
+      // The planner and the node runner load while the catalogue is read and the words parsed.
+      const planner = import('../planner.js');
+      const runner = import('./run.js');
+      // Awaited below unless the words are refused first: no unhandled rejection meanwhile.
+      for (const p of [planner, runner]) p.catch(() => undefined);
       const catalogue = await loadCatalogue();
       const specs = parseAddonSpecs(command, words, globals, catalogue);
       if (globals.help) return help(command, io);
       // Planning is pure and comes first: invalid input fails here, before anything on the node is touched.
-      const { plan } = await import('../planner.js');
+      const { plan } = await planner;
       const thePlan = plan({ command, specs, catalogue });
-      const { runPlan } = await import('./run.js');
+      const { runPlan } = await runner;
       return runPlan(thePlan, specs, catalogue, globals, outputOf(), io);
     }
   }

@@ -33,7 +33,7 @@ export function launcherFor(env: NodeJS.ProcessEnv, execPath: string): Launcher 
   const extra = (env.MK8S_ADDONS_EXTRA_ADDONS ?? '').split(path.delimiter).filter((d) => d !== '').map((d) => path.resolve(d));
   const withExtra = (launcher: string[]): Launcher => (extra.length ? ['/usr/bin/env', `MK8S_ADDONS_EXTRA_ADDONS=${extra.join(path.delimiter)}`, ...launcher] : launcher);
   if (env.SNAP_NAME === 'mk8s-addons') return withExtra(['/snap/bin/mk8s-addons']);
-  return withExtra([execPath, packagePath('dist', 'src', 'cli.js')]);
+  return withExtra([execPath, packagePath('dist', 'bundle', 'src', 'cli.js')]);
 }
 
 interface RepoContext {

@@ -19,7 +19,7 @@ import { createSink, type EventSink } from '../output/events.js';
 import { runDisable, runEnable, type EngineOptions, type RunResult, type RunStats } from '../engine/engine.js';
 import { buildSteps } from '../engine/build.js';
 import { ensureKinds } from '../engine/kinds/index.js';
-import { prepareAddon } from '../addons/hooks.js';
+import { prepareAddon, preloadHooks } from '../addons/hooks.js';
 import { exists } from '../adapters/fs.js';
 import type { Layout, PlannedAddon } from '../planner.js';
 
@@ -192,6 +192,8 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
     if (output !== 'json') io.stdout.write(`(no MicroK8s node at ${paths.snapData}: showing the plan without checking the node)\n`);
     return EXIT.ok;
   }
+  // A dry-run runs every addon's hook as soon as the session is open: their modules load meanwhile.
+  if (globals.dryRun && pureplan.command === 'enable') preloadHooks(pureplan.addons.map((a) => a.name));
   const commandLine = ['mk8s-addons', pureplan.command, ...specs.map((s) => s.raw)].join(' ');
   return withNodeSession(globals, output, io, commandLine, async (s) => {
     const result = await s.runPlan(pureplan.command, specs, catalogue);

@@ -99,7 +99,9 @@ describe('the npm package, installed offline', () => {
 
   test('installed: what the commands need, and nothing for development', () => {
     const files = filesUnder(inst.dir);
-    assert.deepEqual(files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/src/')), [], 'only dist/src is shipped (no tests)');
+    // The CLI (package.json's bin: the bundle, with the dist/src it was built from), no tests, no caches.
+    assert.deepEqual(files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/src/') && !f.startsWith('dist/bundle/src/') && f !== 'dist/bundle/inputs.json'), [], 'only dist/src and the bundle are shipped (no tests)');
+    assert.ok(files.includes('dist/bundle/src/cli.js') && files.includes('dist/src/cli.js'));
     assert.deepEqual(files.filter((f) => /\.(map|d\.[cm]?ts)$/.test(f) || (f.endsWith('.ts') && !f.startsWith('node_modules/'))), [], 'no source maps, sources or declarations');
     assert.equal(files.some((f) => f.startsWith('vendor/bin/')), false, 'binaries come compressed, unpacked on first use');
     const pkg = JSON.parse(readFileSync(path.join(inst.dir, 'package.json'), 'utf8')) as { scripts?: unknown; bundleDependencies: string[]; dependencies: Record<string, string> };

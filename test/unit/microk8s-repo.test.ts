@@ -10,10 +10,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { CLI, runCli } from '../support/cli.js';
+import { CLI, ROOT, runCli } from '../support/cli.js';
 import { treeDigest } from '../support/node.js';
 import { hookWords, hookScript, checkRepositoryName } from '../../src/microk8s/repository.js';
 import { launcherFor } from '../../src/commands/microk8s-repo.js';
+
+/** What the hooks run: the shipped CLI (package.json's bin), not tsc's dist/src/cli.js. */
+const SHIPPED_CLI = path.join(ROOT, 'dist', 'bundle', 'src', 'cli.js');
 
 test('hook arguments: the positional ones joined back with ":", flag style passed as is', () => {
   const cases: [string, string[], string[]][] = [
@@ -37,9 +40,9 @@ test('repository names: MicroK8s addresses REPOSITORY/ADDON, so no "/" or ":"', 
 
 test('the launcher: our snap runs through /snap/bin (any revision), else this node and CLI', () => {
   assert.deepEqual(launcherFor({ SNAP_NAME: 'mk8s-addons', SNAP: '/snap/mk8s-addons/x1' }, '/snap/mk8s-addons/x1/bin/node'), ['/snap/bin/mk8s-addons']);
-  assert.deepEqual(launcherFor({}, '/usr/bin/node'), ['/usr/bin/node', CLI]);
+  assert.deepEqual(launcherFor({}, '/usr/bin/node'), ['/usr/bin/node', SHIPPED_CLI]);
   // Addons of MK8S_ADDONS_EXTRA_ADDONS get hooks too: the hooks name the folders (MicroK8s passes no environment of ours).
-  assert.deepEqual(launcherFor({ MK8S_ADDONS_EXTRA_ADDONS: '/srv/addons:/opt/more/' }, '/usr/bin/node'), ['/usr/bin/env', 'MK8S_ADDONS_EXTRA_ADDONS=/srv/addons:/opt/more', '/usr/bin/node', CLI]);
+  assert.deepEqual(launcherFor({ MK8S_ADDONS_EXTRA_ADDONS: '/srv/addons:/opt/more/' }, '/usr/bin/node'), ['/usr/bin/env', 'MK8S_ADDONS_EXTRA_ADDONS=/srv/addons:/opt/more', '/usr/bin/node', SHIPPED_CLI]);
   assert.equal(
     hookScript({ launcher: ['/usr/bin/node', "/o'dd/cli.js"], action: 'enable', addon: 'cilium', version: '0.1.0' }).split('\n').at(-2),
     `exec '/usr/bin/node' '/o'\\''dd/cli.js' --snap "\${SNAP:-/snap/microk8s/current}" --snap-data "\${SNAP_DATA:-/var/snap/microk8s/current}" --snap-common "\${SNAP_COMMON:-/var/snap/microk8s/common}" microk8s-repo hook enable cilium "$@"`,
@@ -66,7 +69,7 @@ describe('microk8s-repo on a MicroK8s-shaped $SNAP_COMMON', () => {
   test('install writes a repository MicroK8s accepts: addons.yaml and executable hooks', () => {
     const r = repoCli(['install']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `repository mk8s-addons: installed in ${repo} (cilium, dns, helm3, hubble); microk8s enable cilium now runs ${process.execPath} ${CLI}\n`);
+    assert.equal(r.stdout, `repository mk8s-addons: installed in ${repo} (cilium, dns, helm3, hubble); microk8s enable cilium now runs ${process.execPath} ${SHIPPED_CLI}\n`);
     const doc = yaml.load(readFileSync(path.join(repo, 'addons.yaml'), 'utf8')) as { 'microk8s-addons': { addons: Record<string, unknown>[] } };
     const addons = doc['microk8s-addons'].addons;
     assert.deepEqual(addons.map((a) => a.name), ['cilium', 'dns', 'helm3', 'hubble']);
