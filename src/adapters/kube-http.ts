@@ -6,6 +6,7 @@
  */
 import https from 'node:https';
 import http from 'node:http';
+import { createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StepError, redactSecrets } from '../errors.js';
@@ -105,9 +106,9 @@ export function httpClient(target: KubeconfigTarget): KubeHttp {
   const { url, shownServer, token } = target;
   const tls = url.protocol === 'https:';
   const agentOptions: https.AgentOptions = {
-    ca: target.ca,
-    cert: target.cert,
-    key: target.key,
+    // One TLS context for every connection of this client (given CA and client certificate, or none),
+    // not one built per connection from the same options.
+    ...(tls ? { secureContext: createSecureContext({ ca: target.ca, cert: target.cert, key: target.key }) } : {}),
     rejectUnauthorized: !target.insecure,
     // One TLS handshake (client certificate included) per connection, not per request; idle pooled
     // sockets are unref'd by the agent, so they never keep the process alive.
