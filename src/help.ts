@@ -61,6 +61,7 @@ Usage:
   mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N] [--kwok-nodes M]
   mk8s-addons datapath [--netns NAME] [--from FILE] [--cilium-version V]
   mk8s-addons microk8s-repo install|remove|status [--name NAME]
+  mk8s-addons nodes [--node NAME[,NAME...]]
   mk8s-addons completion bash|zsh|fish
 
 Examples:

@@ -55,6 +55,7 @@ const COMMAND_OPTIONS: Record<string, { subcommands?: string[]; options?: Option
   },
   datapath: { options: [{ flags: ['--netns'], value: TEXT }, { flags: ['--from'], value: FILE }, { flags: ['--cilium-version'], value: TEXT }] },
   'microk8s-repo': { subcommands: ['install', 'remove', 'status'], options: [{ flags: ['--name'], value: TEXT }] },
+  nodes: { options: [{ flags: ['--node'], value: TEXT }] },
   completion: { subcommands: ['bash', 'zsh', 'fish'] },
 };
 
