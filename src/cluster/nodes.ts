@@ -73,15 +73,19 @@ async function listNodes(kubeconfig: string): Promise<NodeItem[]> {
   return r.body.items ?? [];
 }
 
+/** This node's Node name: the sandbox marker's, else the host name (MicroK8s registers it so). */
+export async function selfNodeName(paths: SnapPaths): Promise<string> {
+  const marker = await readSandboxMarker(paths);
+  return (marker as { node?: string } | undefined)?.node ?? (marker ? 'node-0' : os.hostname().toLowerCase());
+}
+
 /** This node's cluster view (see the module comment). */
 export async function discoverCluster(paths: SnapPaths, opts: { kubeconfig: string }): Promise<ClusterView> {
   const files = nodeFiles(paths);
   if (await exists(files.lock('clustered.lock'))) {
     throw new PreconditionError('this node is a worker of a MicroK8s cluster (var/lock/clustered.lock exists); run mk8s-addons on a control-plane node');
   }
-  const marker = await readSandboxMarker(paths);
-  // A sandbox node knows its Node's name; on a real node it is the host name (MicroK8s registers it so).
-  const selfName = (marker as { node?: string } | undefined)?.node ?? (marker ? 'node-0' : os.hostname().toLowerCase());
+  const selfName = await selfNodeName(paths);
   const credentials = path.join(paths.snapData, 'credentials');
   if (await exists(files.lock('ha-cluster'))) {
     const tokenFile = path.join(credentials, 'callback-token.txt');
