@@ -46,7 +46,7 @@ async function endpointsFor(ctx: StepContext, names: readonly string[]): Promise
 }
 
 /** Runs `req` on each node in parallel; rejects naming every node that failed (the first one's reason). */
-async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
+export async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
   const results = await Promise.allSettled(nodes.map((e) => configureNode(e, { addon: [{ name: encodeNodeRequest(req), enable: true }] }, { timeoutMs: nodeTimeout(ctx), signal: ctx.signal })));
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: nodes[i] as ClusterEndpoint, err: r.reason as Error }] : []));
   if (failed.length === 0) return;
@@ -55,7 +55,7 @@ async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[], req:
   throw new StepError(`${first.err.message}${others}`, { phase });
 }
 
-async function readReports(ctx: StepContext, names: readonly string[]): Promise<Map<string, NodeCheckReport | undefined>> {
+export async function readReports(ctx: StepContext, names: readonly string[]): Promise<Map<string, NodeCheckReport | undefined>> {
   const { connectHttp } = await import('../adapters/kube-http.js');
   const kube = await connectHttp(ctx.kubeconfig);
   const out = new Map<string, NodeCheckReport | undefined>();
