@@ -124,7 +124,8 @@ for (const era of ['1.20', '1.35'] as const) {
 
     test('a node unreachable mid-run: the run fails naming it, the rest is rolled back; with the node back, the next run undoes it there too', async () => {
       // Kill node-2's agent once node-2 has done its first node steps (its journal has them).
-      const child = spawn(process.execPath, [CLI, ...cilium], { env: { ...process.env, NO_COLOR: '1', ...NO_PROXY_ENV, ...sb.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // --timeout bounds how long the rollback retries the unreachable node's undo (as for an unreachable API server).
+      const child = spawn(process.execPath, [CLI, ...cilium, '--timeout', '30s'], { env: { ...process.env, NO_COLOR: '1', ...NO_PROXY_ENV, ...sb.env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
