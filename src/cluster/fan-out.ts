@@ -23,7 +23,7 @@ import type { StepKindImpl } from '../engine/kinds/types.js';
 import { StepError } from '../errors.js';
 import { configureNode, type ClusterEndpoint } from '../adapters/cluster-agent.js';
 import { discoverCluster } from './nodes.js';
-import { encodeNodeRequest, type NodeRequest } from './payload.js';
+import { encodeNodeRequest, NODE_ADDON, type NodeRequest } from './payload.js';
 
 /** The annotation a node reports a check under. */
 export const CHECK_ANNOTATION = 'mk8s-addons.io/node-check';
@@ -51,6 +51,10 @@ export async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: nodes[i] as ClusterEndpoint, err: r.reason as Error }] : []));
   if (failed.length === 0) return;
   const first = failed[0] as { node: ClusterEndpoint; err: Error };
+  // MicroK8s's own words when the repository is not on that node.
+  if (/not found in any repository/.test(first.err.message)) {
+    first.err.message = `node ${first.node.name}: mk8s-addons's MicroK8s addons repository is not installed there (${NODE_ADDON} was not found); run on that node: sudo mk8s-addons microk8s-repo install`;
+  }
   const others = failed.length > 1 ? ` (also failed: ${failed.slice(1).map((f) => f.node.name).join(', ')})` : '';
   throw new StepError(`${first.err.message}${others}`, { phase });
 }
