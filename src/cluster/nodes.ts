@@ -68,7 +68,12 @@ function localAddresses(): Set<string> {
 async function listNodes(kubeconfig: string): Promise<NodeItem[]> {
   const { connectHttp } = await import('../adapters/kube-http.js');
   const kube = await connectHttp(kubeconfig);
-  const r = await kube.request<{ items?: NodeItem[]; message?: string }>('GET', '/api/v1/nodes');
+  let r: { status: number; body: { items?: NodeItem[]; message?: string } };
+  try {
+    r = await kube.request<{ items?: NodeItem[]; message?: string }>('GET', '/api/v1/nodes', { timeoutMs: 10_000 });
+  } catch (err) {
+    throw new PreconditionError(`cannot list the cluster's nodes (${(err as Error).message.split('\n')[0]}); check that MicroK8s runs (microk8s status)`);
+  }
   if (r.status !== 200) throw new PreconditionError(`cannot list the cluster's nodes: HTTP ${r.status} ${r.body?.message ?? ''}; check that MicroK8s runs (microk8s status)`.trimEnd());
   return r.body.items ?? [];
 }
