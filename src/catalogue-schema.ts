@@ -87,6 +87,8 @@ const stepSchema = v.strictObject({
   layouts: v.optional(v.array(v.picklist(['1.20', 'kubelite']))),
   /** Data the step kind reads; its shape is checked by the step kind itself. */
   params: v.optional(v.record(v.string(), v.unknown())),
+  /** A node step (files, args, services, links of this node): on a cluster it runs on every node. */
+  node: v.optional(v.boolean()),
 });
 
 const manifestSchema = v.strictObject({

@@ -21,6 +21,7 @@ export const STEP_KINDS = [
   'kube-restart-pods', // restart pods not managed by the new CNI
   'helm-release', // helm upgrade --install / uninstall / rollback
   'pod-file', // a program copied out of a running pod's image (exec tar, as kubectl cp)
+  'node-fanout', // node steps on a cluster's other nodes, through their cluster agents (made by src/cluster/fan-out.ts, never by a manifest)
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 

@@ -64,7 +64,7 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, GlobalSpec>> = {
   '-h': { key: 'help', type: 'boolean', description: 'show help' },
 };
 
-export const COMMANDS = ['enable', 'disable', 'list', 'status', 'reset', 'apply', 'start', 'stop', 'sandbox', 'datapath', 'cilium', 'microk8s-repo', 'completion'] as const;
+export const COMMANDS = ['enable', 'disable', 'list', 'status', 'reset', 'apply', 'start', 'stop', 'sandbox', 'datapath', 'cilium', 'microk8s-repo', 'nodes', 'completion'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One addon as written on the command line. */

@@ -58,9 +58,10 @@ Usage:
   mk8s-addons apply -f FILE [--prune]
   mk8s-addons start | stop
   mk8s-addons cilium -- ARGS...
-  mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N]
+  mk8s-addons sandbox up|status|env|down [--dir DIR] [--layout 1.20|1.35] [--nodes N] [--kwok-nodes M]
   mk8s-addons datapath [--netns NAME] [--from FILE] [--cilium-version V]
   mk8s-addons microk8s-repo install|remove|status [--name NAME]
+  mk8s-addons nodes [--node NAME[,NAME...]]
   mk8s-addons completion bash|zsh|fish
 
 Examples:

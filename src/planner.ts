@@ -20,6 +20,8 @@ export interface PlannedStep {
   kind: StepKind;
   description: string;
   params: Record<string, unknown>;
+  /** Node-local (`node: true` in the manifest): on a cluster it runs on every node (src/cluster/fan-out.ts). */
+  node?: boolean;
 }
 
 export interface PlannedAddon {
@@ -140,6 +142,7 @@ function stepsFor(command: PlanCommand, addon: AddonManifest, version: string | 
     kind: s.kind,
     description: command === 'enable' ? s.description : `Undo: ${s.description}`,
     params: s.params ?? {},
+    ...(s.node ? { node: true } : {}),
   }));
 }
 

@@ -237,11 +237,12 @@ let counter = 0;
  */
 // The rows measured before the real agent existed keep a simulated agent (kwok), so their figures compare;
 // the datapath row asks for the real one.
-export async function sandboxUp({ layout = '1.20', nodes = 1, name = 'sb', agent = 'simulated' } = {}) {
+// `nodes`: MicroK8s nodes (each with its folder and stand-in cluster agent); `kwokNodes`: Nodes kwok alone plays.
+export async function sandboxUp({ layout = '1.20', nodes = 1, kwokNodes = 0, name = 'sb', agent = 'simulated' } = {}) {
   const dir = path.join(ensureBase(), `${name}-${++counter}`);
   sandboxes.add(dir);
   try {
-    await timed(process.execPath, [CLI, 'sandbox', 'up', '--dir', dir, '--layout', layout, '--nodes', String(nodes), '--agent', agent], { env: cleanEnv(), timeoutMs: 300_000 });
+    await timed(process.execPath, [CLI, 'sandbox', 'up', '--dir', dir, '--layout', layout, '--nodes', String(nodes), '--kwok-nodes', String(kwokNodes), '--agent', agent], { env: cleanEnv(), timeoutMs: 300_000 });
   } catch (err) {
     sandboxDown(dir);
     throw err;

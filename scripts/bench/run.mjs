@@ -3,7 +3,7 @@
 // run (alternating pairs; which side goes first alternates too), never against a stored timing: the
 // machine is shared. See docs/benchmarks.md for what each row means.
 //
-//   node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath] [--quick] [--profile]
+//   node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath,cluster] [--cluster-nodes 1,3,10] [--quick] [--profile]
 //        [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version V]
 //
 // --quick: fewer pairs (a smoke run, not a measurement). --profile: CPU profiles and module counts for
@@ -25,7 +25,7 @@ const num = (flag, fallback) => {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} takes a whole number >= 1`);
   return v;
 };
-const known = ['--only', '--quick', '--profile', '--runs', '--pairs', '--enable-pairs', '--scale-rounds', '--nodes', '--scale-version', '--datapath-runs', '--help'];
+const known = ['--only', '--quick', '--profile', '--runs', '--pairs', '--enable-pairs', '--scale-rounds', '--nodes', '--scale-version', '--datapath-runs', '--cluster-nodes', '--cluster-rounds', '--help'];
 for (const a of argv) {
   if (a.startsWith('--') && !known.includes(a)) {
     process.stderr.write(`bench: unknown option ${a}; options: ${known.join(' ')}\n`);
@@ -33,13 +33,13 @@ for (const a of argv) {
   }
 }
 if (argv.includes('--help')) {
-  process.stdout.write('usage: node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath] [--datapath-runs N] [--quick] [--profile] [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version cilium|cilium:v1.8]\n');
+  process.stdout.write('usage: node scripts/bench/run.mjs [--only startup,planning,noop,enable,scale,datapath,cluster] [--datapath-runs N] [--cluster-nodes 1,3,10] [--cluster-rounds N] [--quick] [--profile] [--runs N] [--pairs N] [--enable-pairs N] [--scale-rounds N] [--nodes 1,10,50] [--scale-version cilium|cilium:v1.8]\n');
   process.exit(0);
 }
 const quick = argv.includes('--quick');
 const profile = argv.includes('--profile');
-const sections = opt('--only', 'startup,planning,noop,enable,scale,datapath').split(',');
-for (const s of sections) if (!['startup', 'planning', 'noop', 'enable', 'scale', 'datapath'].includes(s)) throw new Error(`--only: unknown section ${s}`);
+const sections = opt('--only', 'startup,planning,noop,enable,scale,datapath,cluster').split(',');
+for (const s of sections) if (!['startup', 'planning', 'noop', 'enable', 'scale', 'datapath', 'cluster'].includes(s)) throw new Error(`--only: unknown section ${s}`);
 const cfg = {
   runs: num('--runs', quick ? 6 : 30),
   pairs: num('--pairs', quick ? 3 : 10),
@@ -48,6 +48,8 @@ const cfg = {
   nodes: opt('--nodes', '1,10,50').split(',').map(Number),
   scaleVersion: opt('--scale-version', 'cilium'),
   datapathRuns: num('--datapath-runs', quick ? 1 : 3),
+  clusterNodes: opt('--cluster-nodes', '1,3,10').split(',').map(Number),
+  clusterRounds: num('--cluster-rounds', quick ? 1 : 2),
 };
 for (const f of [CLI, HELM]) if (!existsSync(f)) throw new Error(`${f} is missing: build first (npm run build) and run npm ci for vendor/bin`);
 // The benchmarks time the shipped CLI (the bundle): one older than dist/src would time old code.
@@ -105,6 +107,7 @@ try {
   await section('enable', async () => (await import('./enable.mjs')).benchEnable({ pairs: cfg.enablePairs, profile }));
   await section('scale', async () => (await import('./scale.mjs')).benchScale({ nodes: cfg.nodes, rounds: cfg.scaleRounds, version: cfg.scaleVersion }));
   await section('datapath', async () => (await import('./datapath.mjs')).benchDatapath({ runs: cfg.datapathRuns }));
+  await section('cluster', async () => (await import('./cluster.mjs')).benchCluster({ nodes: cfg.clusterNodes, rounds: cfg.clusterRounds }));
 } finally {
   downAll();
 }

@@ -20,7 +20,7 @@ export async function benchScale({ nodes = [1, 10, 50], rounds = 2, version = 'c
   const rolloutMs = new Map(nodes.map((n) => [n, []]));
   const until = Date.now() + budgetMs;
   const enableOn = async (n) => {
-    const sb = await sandboxUp({ layout: '1.20', nodes: n, name: `scale-${n}` });
+    const sb = await sandboxUp({ layout: '1.20', nodes: 1, kwokNodes: n - 1, name: `scale-${n}` });
     try {
       // The control plane settles (node heartbeats, first controller syncs) before the idle interval.
       await sleep(2000);
@@ -62,7 +62,7 @@ export async function benchScale({ nodes = [1, 10, 50], rounds = 2, version = 'c
   const byClient = new Map();
   for (const n of nodes) {
     log(`scale: counting pass, ${n} node(s)`);
-    const sb = await sandboxUp({ layout: '1.20', nodes: n, name: `count-${n}` });
+    const sb = await sandboxUp({ layout: '1.20', nodes: 1, kwokNodes: n - 1, name: `count-${n}` });
     const proxy = await countingProxy(sb.cp);
     try {
       const kubeconfig = proxy.kubeconfig(path.join(sb.dir, 'counted.kubeconfig'));

@@ -57,6 +57,10 @@ export async function runCommand(command: CommandName, words: string[], globals:
       const { runMicrok8sRepo } = await import('./microk8s-repo.js');
       return runMicrok8sRepo(words, globals, outputOf, io);
     }
+    case 'nodes': {
+      const { runNodes } = await import('./nodes.js');
+      return runNodes(words, globals, outputOf, io);
+    }
     case 'completion': {
       const { runCompletion } = await import('./completion.js');
       return runCompletion(words, globals, io);

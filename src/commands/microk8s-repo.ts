@@ -20,6 +20,7 @@ import { packagePath } from '../adapters/package-files.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
 import { resolveSnapPaths } from '../node/node.js';
 import { loadJournal, syncEnabledMarkers, enabledMarkerDir } from '../engine/journal.js';
+import { decodeNodeRequest, NODE_ADDON } from '../cluster/payload.js';
 import { checkRepositoryName, DEFAULT_REPOSITORY_NAME, hookWords, microk8sArch, OWNER_FILE, repositoryFiles, type Launcher } from '../microk8s/repository.js';
 
 const SUBCOMMANDS = ['install', 'remove', 'status', 'hook'] as const;
@@ -160,6 +161,12 @@ async function runHook(words: string[], globals: GlobalOptions, outputOf: () => 
   const [action, addon, ...args] = words;
   if ((action !== 'enable' && action !== 'disable') || addon === undefined) {
     throw new UsageError('microk8s-repo hook is what the repository\'s hooks run: mk8s-addons microk8s-repo hook enable|disable ADDON [ARG...]');
+  }
+  if (addon === NODE_ADDON) {
+    // Another node's fan-out, through this node's cluster agent (src/cluster/fan-out.ts).
+    if (action !== 'enable' || args.length !== 1) throw new UsageError(`${NODE_ADDON} is run by mk8s-addons through the cluster agent, with one encoded argument; do not enable or disable it by hand`);
+    const { runNodeLocal } = await import('../cluster/node-local.js');
+    return runNodeLocal(decodeNodeRequest(args[0] as string), globals, io);
   }
   const { runCommand } = await import('./index.js');
   return runCommand(action, hookWords(addon, args), globals, outputOf(), io);

@@ -9,7 +9,7 @@ import { plan as makePlan, type Plan } from '../planner.js';
 import type { Streams } from './index.js';
 import { EXIT, Mk8sError } from '../errors.js';
 import { planEvent, renderPlan } from '../output/plan.js';
-import { resolveSnapPaths, detectLayout, hostResolvConf, readSandboxMarker, type SnapPaths } from '../node/node.js';
+import { resolveSnapPaths, detectLayout, hostResolvConf, readSandboxMarker, nodeFiles, type SnapPaths } from '../node/node.js';
 import { preflight, isNode } from '../node/preflight.js';
 import { run as runProcess, withoutProxy, type Command } from '../adapters/process.js';
 import { hostManager, snapctlManager, type ServiceManager } from '../engine/services.js';
@@ -20,8 +20,10 @@ import { runDisable, runEnable, type EngineOptions, type RunResult, type RunStat
 import { buildSteps } from '../engine/build.js';
 import { ensureKinds } from '../engine/kinds/index.js';
 import { prepareAddon, preloadHooks } from '../addons/hooks.js';
-import { exists } from '../adapters/fs.js';
-import type { Layout, PlannedAddon } from '../planner.js';
+import { exists, readText } from '../adapters/fs.js';
+import type { Layout, PlannedAddon, PlannedStep } from '../planner.js';
+import type { ClusterEndpoint } from '../adapters/cluster-agent.js';
+import path from 'node:path';
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
@@ -69,15 +71,28 @@ export interface NodeSession {
   runPlan(command: 'enable' | 'disable', specs: readonly AddonSpec[], catalogue: Catalogue): Promise<RunResult>;
 }
 
+/** How a session runs: as usual (and fanned out to a cluster's other nodes), or node-local for another node. */
+export interface SessionOptions {
+  /** Node-local mode (src/cluster/node-local.ts): only the planned steps this keeps run; no fan-out; allowed on workers. */
+  nodeLocal?: (addon: string, step: PlannedStep) => boolean;
+}
+
 /**
  * Opens a session on the node: preflight (exit 3 when it is not a node we may change), proxy-free env,
  * signal handling (Ctrl+C cancels the running step and rolls back), the lock (not for dry-runs), and
  * closes it whatever happens. With --output json a failure is written as an error event and a result.
  */
-export async function withNodeSession<T>(globals: GlobalOptions, output: OutputMode, io: Streams, commandLine: string, fn: (s: NodeSession) => Promise<T>): Promise<T> {
+export async function withNodeSession<T>(
+  globals: GlobalOptions,
+  output: OutputMode,
+  io: Streams,
+  commandLine: string,
+  fn: (s: NodeSession) => Promise<T>,
+  opts: SessionOptions = {},
+): Promise<T> {
   const paths = resolveSnapPaths(globals, process.env);
   const dryRun = globals.dryRun;
-  await preflight(paths, { write: !dryRun });
+  await preflight(paths, { write: !dryRun, allowWorker: opts.nodeLocal !== undefined });
   const layout = await detectLayout(paths);
   const { env, dropped } = globals.keepProxy ? { env: { ...process.env }, dropped: [] as string[] } : withoutProxy(process.env);
   const sink = createSink(output, io.stdout);
@@ -137,7 +152,11 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
       async runPlan(command, specs, catalogue) {
         const current = await loadJournal(paths.snapData);
         const installed = new Map(Object.entries(current.addons).map(([n, a]) => [n, a.version]));
-        const thePlan = makePlan({ command, specs, catalogue, installed, layout });
+        const planned = makePlan({ command, specs, catalogue, installed, layout });
+        const only = opts.nodeLocal;
+        const thePlan = only ? { ...planned, addons: planned.addons.map((a) => ({ ...a, steps: a.steps.filter((st) => only(a.name, st)) })) } : planned;
+        // A cluster's other nodes (src/cluster/): found only when this node has any (no API call on a single non-HA node).
+        const cluster = only || command !== 'enable' ? undefined : await clusterNodesFor(paths, kubeconfig);
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
           prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons });
@@ -160,7 +179,9 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
               async (addon) => {
                 const prepared = await (early.get(addon.name) ?? prepare(addon));
                 for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
-                return buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
+                const steps = buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
+                if (cluster?.length) await ensureKinds(['node-fanout']);
+                return cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest) : steps;
               },
               engine,
             )
@@ -181,6 +202,22 @@ export async function withNodeSession<T>(globals: GlobalOptions, output: OutputM
     process.off('SIGTERM', onSignal);
     await lock?.release();
   }
+}
+
+/**
+ * The other nodes of this node's cluster, each agent asked once (token checked, nothing changed), so an
+ * unreachable node or a refused token stops the run before any change (exit 3, naming the node). None
+ * without an API call when this node is not HA and lists no joined node.
+ */
+async function clusterNodesFor(paths: SnapPaths, kubeconfig: string): Promise<ClusterEndpoint[]> {
+  const files = nodeFiles(paths);
+  const tokens = await readText(path.join(paths.snapData, 'credentials', 'callback-tokens.txt'));
+  if (!(await exists(files.lock('ha-cluster'))) && !tokens?.trim()) return [];
+  const { discoverCluster } = await import('../cluster/nodes.js');
+  const { configureNode } = await import('../adapters/cluster-agent.js');
+  const view = await discoverCluster(paths, { kubeconfig });
+  await Promise.all(view.others.map((e) => configureNode(e, {}, { timeoutMs: 10_000 })));
+  return view.others;
 }
 
 /** enable / disable from the command line. */

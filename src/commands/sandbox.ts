@@ -12,14 +12,18 @@ import { defaultSandboxDir, loadSandbox, sandboxDown, sandboxEnv, sandboxStatus,
 import { resolveSnapPaths, readSandboxMarker } from '../node/node.js';
 import { exists } from '../adapters/fs.js';
 
-const SANDBOX_HELP = `Usage: mk8s-addons sandbox up [--dir DIR] [--layout 1.20|1.35] [--nodes N] [--agent auto|real|simulated]
+const SANDBOX_HELP = `Usage: mk8s-addons sandbox up [--dir DIR] [--layout 1.20|1.35] [--nodes N] [--kwok-nodes M] [--agent auto|real|simulated]
        mk8s-addons sandbox status|env|down [--dir DIR]
 
 A sandbox node: a folder laid out like a MicroK8s node of the chosen era, a real local control plane
 (kube-apiserver, etcd, controllers, kwok nodes) and a network namespace with the node's links. With
 --agent real (auto: when root and a Cilium build are there) a Cilium 1.20 release runs the real
 cilium-agent for node-0, its CNI plugin and eBPF datapath, under the sandbox's own kubelet; kwok plays
-the other nodes. Simulated, and said so: snapd/systemd (services are state files and a log), container
+the other nodes. --nodes N makes a cluster of N MicroK8s nodes: node-1 and up each get a node folder
+(DIR/nodes/node-I), a network namespace, simulated services and a stand-in cluster agent (our code) that
+serves MicroK8s's configure API over HTTPS on the Node's InternalIP, port 25000 (1.20: non-HA, joined
+nodes are workers listed in node-0's callback-tokens.txt; 1.35: HA, one callback token). --kwok-nodes M
+adds M Nodes that only kwok plays (no folder, no agent), for scale. Simulated, and said so: snapd/systemd (services are state files and a log), container
 images (containers other than the agent do not run), flannel and Calico, Services, Hubble, L7.
 Default DIR: $MK8S_ADDONS_SANDBOX, else ~/.local/state/mk8s-addons/sandbox. Needs root (network namespace).
 
@@ -35,6 +39,7 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
     { flag: '--dir', type: 'string' },
     { flag: '--layout', type: 'string' },
     { flag: '--nodes', type: 'string' },
+    { flag: '--kwok-nodes', type: 'string' },
     { flag: '--agent', type: 'string' },
   ]);
   if (globals.help) {
@@ -55,11 +60,14 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
       const nodesText = (options.get('--nodes') as string | undefined) ?? '1';
       const nodes = Number(nodesText);
       if (!/^\d+$/.test(nodesText) || nodes < 1 || nodes > 200) throw new UsageError(`invalid --nodes "${nodesText}": give a whole number from 1 to 200`);
+      const kwokText = (options.get('--kwok-nodes') as string | undefined) ?? '0';
+      const kwokNodes = Number(kwokText);
+      if (!/^\d+$/.test(kwokText) || kwokNodes + nodes > 200) throw new UsageError(`invalid --kwok-nodes "${kwokText}": give a whole number, with --nodes at most 200 in all`);
       const agent = (options.get('--agent') as string | undefined) ?? 'auto';
       if (agent !== 'auto' && agent !== 'real' && agent !== 'simulated') throw new UsageError(`invalid --agent "${agent}": use auto, real (the Cilium agent built by scripts/build-cilium.sh) or simulated`);
       const { env, dropped } = globals.keepProxy ? { env: process.env, dropped: [] } : withoutProxy(process.env);
       if (dropped.length) say(`proxy variables removed for the control plane: ${dropped.join(', ')}`);
-      const info = await sandboxUp({ dir, era: layout as SandboxEra, nodes, env, agent, onProgress: (m) => say(`starting ${m}`) });
+      const info = await sandboxUp({ dir, era: layout as SandboxEra, nodes, kwokNodes, env, agent, onProgress: (m) => say(`starting ${m}`) });
       if (json) io.stdout.write(`${JSON.stringify({ type: 'sandbox', action: 'up', ...info })}\n`);
       else io.stdout.write(`sandbox ${info.era} is up in ${info.dir} (${info.nodes} node${info.nodes > 1 ? 's' : ''}); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${quoteWord(info.dir)})"\n`);
       return EXIT.ok;
@@ -84,6 +92,10 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
           io.stdout.write(`  cilium agent: real v${st.agent.version} (built from Cilium's module), run by the sandbox kubelet ${st.agent.kubelet.alive ? `(pid ${st.agent.kubelet.pid})` : '(stopped)'}; other nodes: kwok\n`);
           for (const [pod, what] of Object.entries(st.agent.pods)) io.stdout.write(`    ${pod}: ${what}\n`);
         } else io.stdout.write(`  cilium agent: simulated (${st.agent.reason})\n`);
+        for (const n of st.clusterNodes) {
+          const services = Object.entries(n.services).map(([d, s]) => `${d} ${s}`).join(', ');
+          io.stdout.write(`  ${n.name}: cluster agent (sandbox stand-in, our code) on https://${n.address} ${n.agent.alive ? `(pid ${n.agent.pid})` : '(stopped)'}; services (simulated): ${services}; kubelet: kwok; links in ${n.netns}\n`);
+        }
       }
       return st.running ? EXIT.ok : EXIT.precondition;
     }

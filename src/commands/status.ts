@@ -155,6 +155,18 @@ export async function runStatus(words: string[], globals: GlobalOptions, outputO
     services = await serviceManagerFor(paths, env);
   }
   const addons = await addonStatuses(journal, catalogue, { paths, layout, kubeconfig, env, cluster: ready.api, services }, { only, operationRunning: await operationRunning(paths, journal) });
+  // On a cluster, each addon's node steps on the other nodes too (src/cluster/drift.ts).
+  if (ready.api && ((await exists(files.lock('ha-cluster'))) || (await readText(path.join(paths.snapData, 'credentials', 'callback-tokens.txt')))?.trim())) {
+    const { discoverCluster } = await import('../cluster/nodes.js');
+    const { clusterDrift } = await import('../cluster/drift.js');
+    const view = await discoverCluster(paths, { kubeconfig });
+    const shown = only === undefined ? journal : { ...journal, addons: Object.fromEntries(Object.entries(journal.addons).filter(([n]) => n === only)) };
+    const drift = view.others.length ? await clusterDrift(view.others, shown, catalogue, { kubeconfig, timeoutMs: globals.timeoutMs ?? DEFAULT_WAIT_MS, signal: new AbortController().signal }) : new Map<string, string[]>();
+    for (const a of addons) {
+      const problems = drift.get(a.name);
+      if (problems && a.status !== 'disabled') Object.assign(a, { status: 'degraded', problems: [...(a.problems ?? []), ...problems] });
+    }
+  }
 
   if (only !== undefined) {
     const a = addons[0];

@@ -51,10 +51,11 @@ const COMMAND_OPTIONS: Record<string, { subcommands?: string[]; options?: Option
   apply: { options: [{ flags: ['--file', '-f'], value: FILE }, { flags: ['--prune'], value: NONE }] },
   sandbox: {
     subcommands: ['up', 'status', 'env', 'down'],
-    options: [{ flags: ['--dir'], value: DIR }, { flags: ['--layout'], value: words('1.20', '1.35') }, { flags: ['--nodes'], value: TEXT }, { flags: ['--agent'], value: words('auto', 'real', 'simulated') }],
+    options: [{ flags: ['--dir'], value: DIR }, { flags: ['--layout'], value: words('1.20', '1.35') }, { flags: ['--nodes'], value: TEXT }, { flags: ['--kwok-nodes'], value: TEXT }, { flags: ['--agent'], value: words('auto', 'real', 'simulated') }],
   },
   datapath: { options: [{ flags: ['--netns'], value: TEXT }, { flags: ['--from'], value: FILE }, { flags: ['--cilium-version'], value: TEXT }] },
   'microk8s-repo': { subcommands: ['install', 'remove', 'status'], options: [{ flags: ['--name'], value: TEXT }] },
+  nodes: { options: [{ flags: ['--node'], value: TEXT }] },
   completion: { subcommands: ['bash', 'zsh', 'fish'] },
 };
 

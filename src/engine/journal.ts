@@ -108,6 +108,7 @@ const RECORD_FIELDS: Record<StepKind, (r: Record<string, Json>) => string | unde
   'kube-restart-pods': () => undefined,
   'helm-release': (r) => need(r, { helm: 'string', release: 'string', namespace: 'string' }) ?? (r.leftovers === undefined || (isObject(r.leftovers) && isObject(r.leftovers.spec) && Array.isArray(r.leftovers.existed)) ? undefined : 'leftovers must hold spec and existed'),
   'pod-file': (r) => need(r, { path: 'string', previous: 'object' }) ?? (fileStateOk(r.previous) ? undefined : 'previous is not a file state'),
+  'node-fanout': (r) => need(r, { addon: 'string', nodes: 'list', fresh: 'list' }),
 };
 
 function need(r: Record<string, Json>, fields: Record<string, 'string' | 'string?' | 'object' | 'list'>): string | undefined {

@@ -13,6 +13,7 @@
 import yaml from 'js-yaml';
 import type { Catalogue } from '../catalogue.js';
 import { UsageError } from '../errors.js';
+import { NODE_ADDON } from '../cluster/payload.js';
 
 export const DEFAULT_REPOSITORY_NAME = 'mk8s-addons';
 
@@ -59,13 +60,23 @@ export function repositoryFiles(p: { catalogue: Catalogue; launcher: Launcher; a
     supported_architectures: [p.arch],
     confinement: 'classic',
   }));
+  // Not for users: what another node's fan-out enables through this node's cluster agent (node-local
+  // mode, src/cluster/node-local.ts). Its check_status never exists, so MicroK8s always runs it.
+  addons.push({
+    name: NODE_ADDON,
+    description: 'Node steps of an mk8s-addons run on another node of the cluster (run through the cluster agent; not for enabling by hand)',
+    version: p.version,
+    check_status: checkStatusFor(`${NODE_ADDON}-never`),
+    supported_architectures: [p.arch],
+    confinement: 'classic',
+  });
   const files: Record<string, string> = {
     'addons.yaml': `# Written by mk8s-addons ${p.version} (mk8s-addons microk8s-repo install --name ${p.name}); remove it with\n# mk8s-addons microk8s-repo remove --name ${p.name}.\n${yaml.dump({ 'microk8s-addons': { description: 'Cilium, Hubble, CoreDNS and Helm 3 through mk8s-addons', addons } }, { lineWidth: -1 })}`,
     [OWNER_FILE]: `${JSON.stringify({ writtenBy: 'mk8s-addons', version: p.version, name: p.name, launcher: p.launcher }, null, 2)}\n`,
   };
-  for (const a of p.catalogue.addons) {
+  for (const name of [...p.catalogue.addons.map((a) => a.name), NODE_ADDON]) {
     for (const action of ['enable', 'disable'] as const) {
-      files[`addons/${a.name}/${action}`] = hookScript({ launcher: p.launcher, action, addon: a.name, version: p.version });
+      files[`addons/${name}/${action}`] = hookScript({ launcher: p.launcher, action, addon: name, version: p.version });
     }
   }
   return { files };

@@ -9,14 +9,15 @@ export async function isNode(paths: SnapPaths): Promise<boolean> {
   return exists(path.join(paths.snapData, 'args'));
 }
 
-export async function preflight(paths: SnapPaths, opts: { write: boolean }): Promise<void> {
+/** `allowWorker`: node-local runs for another node's fan-out (src/cluster/node-local.ts) run on workers too. */
+export async function preflight(paths: SnapPaths, opts: { write: boolean; allowWorker?: boolean }): Promise<void> {
   const files = nodeFiles(paths);
   if (!(await isNode(paths))) {
     throw new PreconditionError(
       `MicroK8s not found: ${path.join(paths.snapData, 'args')} does not exist; install MicroK8s (sudo snap install microk8s --classic), point --snap-data at a node, or try a sandbox node (mk8s-addons sandbox up)`,
     );
   }
-  if (await exists(files.lock('clustered.lock'))) {
+  if (!opts.allowWorker && (await exists(files.lock('clustered.lock')))) {
     throw new PreconditionError('this node is a worker of a MicroK8s cluster (var/lock/clustered.lock exists); run mk8s-addons on a control-plane node');
   }
   if (await exists(files.lock('stopped.lock'))) {

@@ -26,6 +26,7 @@ import type { Layout } from '../planner.js';
 import type { SandboxMarker } from '../node/node.js';
 import { sandboxManager, readServiceLog, type ServiceManager } from '../engine/services.js';
 import { locateCiliumBuild } from './cilium-binaries.js';
+import type { ClusterNodeStatus } from './cluster-nodes.js';
 import { agentMode, nodeDir, KUBELET_NODE, prepareNode, readKubeletState, startKubelet, stopKubelet, teardownNode, type AgentMode } from './kubelet-process.js';
 
 export type SandboxEra = '1.20' | '1.35';
@@ -39,7 +40,10 @@ export interface SandboxInfo {
   snapData: string;
   snapCommon: string;
   kubeconfig: string;
+  /** Node objects of the control plane: the cluster's MicroK8s nodes, then kwok-only ones (--kwok-nodes). */
   nodes: number;
+  /** MicroK8s nodes with a folder each (node-0 … node-(N-1), src/sandbox/cluster-nodes.ts); absent: 1. */
+  clusterNodes?: number;
   /** Whether node-0 runs the real Cilium agent (the sandbox's kubelet) or kwok simulates it; absent: simulated (older sandboxes). */
   agent?: AgentMode;
 }
@@ -74,7 +78,7 @@ async function ip(args: string[]): Promise<void> {
   await runChecked(['ip', args]);
 }
 
-async function ensureNetns(netns: string): Promise<void> {
+export async function ensureNetns(netns: string): Promise<void> {
   const list = await run(['ip', ['netns', 'list']]);
   if (list.exitCode !== 0 && /Operation not permitted|Permission denied/.test(list.stderr)) {
     throw new PreconditionError('the sandbox needs root for its network namespace; run mk8s-addons sandbox up with sudo');
@@ -120,13 +124,33 @@ export function sandboxServiceManager(info: Pick<SandboxInfo, 'dir' | 'snapData'
   });
 }
 
+/**
+ * A MicroK8s-shaped node folder of the era: SNAP, SNAP_COMMON, SNAP_DATA with the era's args files, the
+ * CNI plugins a node ships (empty stand-ins) and, on 1.35 (HA, dqlite with Calico), `ha-cluster` and
+ * `no-flanneld` (flannel off for good, as on a real HA node). Used for node-0 and each cluster node.
+ */
+export async function layoutNodeFolder(p: { snap: string; snapData: string; snapCommon: string }, era: SandboxEra): Promise<void> {
+  for (const d of [p.snap, p.snapCommon, path.join(p.snapData, 'var', 'lock'), path.join(p.snapData, 'opt', 'cni', 'bin'), path.join(p.snapData, 'credentials')]) {
+    await mkdir(d, { recursive: true });
+  }
+  await copyTree(packagePath('templates', 'sandbox', era, 'args'), path.join(p.snapData, 'args'), { recursive: true });
+  // The CNI plugins a MicroK8s node ships (empty stand-ins: no container runtime runs them here).
+  for (const plugin of ['bridge', 'flannel', 'host-local', 'loopback', 'portmap', ...(era === '1.35' ? ['calico', 'calico-ipam'] : [])]) {
+    await writeFile(path.join(p.snapData, 'opt', 'cni', 'bin', plugin), '#!/bin/sh\n# sandbox stand-in: no container runtime here\nexit 1\n', { mode: 0o755 });
+  }
+  if (era === '1.35') {
+    await writeFile(path.join(p.snapData, 'var', 'lock', 'ha-cluster'), '');
+    await writeFile(path.join(p.snapData, 'var', 'lock', 'no-flanneld'), '');
+  }
+}
+
 async function stateOf(info: SandboxInfo, daemon: string, active: boolean): Promise<void> {
   await mkdir(path.join(info.dir, 'services'), { recursive: true });
   await writeFile(path.join(info.dir, 'services', `${daemon}.state`), active ? 'active\n' : 'inactive\n');
 }
 
 /** Creates (or starts again) a sandbox node. */
-export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: number; env: NodeJS.ProcessEnv; agent?: 'auto' | 'real' | 'simulated'; onProgress?: (msg: string) => void }): Promise<SandboxInfo> {
+export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: number; kwokNodes?: number; env: NodeJS.ProcessEnv; agent?: 'auto' | 'real' | 'simulated'; onProgress?: (msg: string) => void }): Promise<SandboxInfo> {
   const dir = path.resolve(opts.dir);
   const progress = opts.onProgress ?? (() => {});
   const existing = await readText(infoFile(dir));
@@ -142,9 +166,15 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     snapCommon: path.join(dir, 'common'),
     kubeconfig: path.join(dir, 'data', 'credentials', 'client.config'),
     // The control plane only ever adds nodes: a smaller --nodes on a running sandbox keeps the ones it has.
-    nodes: Math.max(opts.nodes, before?.nodes ?? 0),
+    clusterNodes: Math.max(opts.nodes, before?.clusterNodes ?? 1),
+    nodes: 0,
     ...(before?.agent ? { agent: before.agent } : {}),
   };
+  const kwokBefore = (before?.nodes ?? 0) - (before?.clusterNodes ?? 1);
+  if (before && kwokBefore > 0 && (info.clusterNodes ?? 1) > (before.clusterNodes ?? 1)) {
+    throw new UsageError(`the sandbox in ${dir} has kwok-only nodes after its ${before.clusterNodes ?? 1} MicroK8s node(s): more --nodes would take their names; run sandbox down first`);
+  }
+  info.nodes = Math.max((info.clusterNodes ?? 1) + (opts.kwokNodes ?? 0), before?.nodes ?? 0);
   progress(`network namespace ${info.netns}`);
   await ensureNetns(info.netns);
   if (!existing) {
@@ -155,19 +185,8 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     }
     progress(info.agent.mode === 'real' ? `real Cilium agent ${info.agent.version} for ${KUBELET_NODE}` : `simulated Cilium agent (${info.agent.reason})`);
     progress(`layout ${opts.era} in ${dir}`);
-    for (const d of [info.snap, info.snapCommon, path.join(info.snapData, 'var', 'lock'), path.join(info.snapData, 'opt', 'cni', 'bin'), path.join(info.snapData, 'credentials'), path.join(dir, 'services')]) {
-      await mkdir(d, { recursive: true });
-    }
-    await copyTree(packagePath('templates', 'sandbox', opts.era, 'args'), path.join(info.snapData, 'args'), { recursive: true });
-    // The CNI plugins a MicroK8s node ships (empty stand-ins: no container runtime runs them here).
-    for (const plugin of ['bridge', 'flannel', 'host-local', 'loopback', 'portmap', ...(opts.era === '1.35' ? ['calico', 'calico-ipam'] : [])]) {
-      await writeFile(path.join(info.snapData, 'opt', 'cni', 'bin', plugin), '#!/bin/sh\n# sandbox stand-in: no container runtime here\nexit 1\n', { mode: 0o755 });
-    }
-    // HA (1.35): dqlite with Calico; flannel is off for good, as on a real HA node.
-    if (opts.era === '1.35') {
-      await writeFile(path.join(info.snapData, 'var', 'lock', 'ha-cluster'), '');
-      await writeFile(path.join(info.snapData, 'var', 'lock', 'no-flanneld'), '');
-    }
+    await layoutNodeFolder(info, opts.era);
+    await mkdir(path.join(dir, 'services'), { recursive: true });
     await writeFile(path.join(dir, 'resolv.conf'), '# sandbox host resolv.conf (systemd-resolved stub, as on Ubuntu)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n');
     const marker: SandboxMarker = {
       sandbox: true,
@@ -181,7 +200,13 @@ export async function sandboxUp(opts: { dir: string; era: SandboxEra; nodes: num
     await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
   }
   await startSandbox(info, opts.env, progress);
-  if (before && before.nodes !== info.nodes) await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
+  if ((info.clusterNodes ?? 1) > 1) {
+    progress(`cluster nodes node-1 … node-${(info.clusterNodes ?? 1) - 1} (stand-in cluster agents)`);
+    const cluster = await import('./cluster-nodes.js');
+    await cluster.makeClusterNodes(info, before?.clusterNodes ?? 1, info.clusterNodes ?? 1);
+    await cluster.startClusterNodes(info, opts.env);
+  }
+  if (before && (before.nodes !== info.nodes || before.clusterNodes !== info.clusterNodes)) await writeFile(infoFile(dir), `${JSON.stringify(info, null, 2)}\n`);
   if (!existing && opts.era === '1.35') {
     progress('Calico (stand-in) from args/cni-network/cni.yaml');
     await copyFile(packagePath('templates', 'sandbox', 'calico.yaml'), path.join(info.snapData, 'args', 'cni-network', 'cni.yaml'));
@@ -213,6 +238,7 @@ export async function startSandbox(info: SandboxInfo, env: NodeJS.ProcessEnv, pr
     startKubelet(info.dir, env);
     await waitNodeReady(info, KUBELET_NODE);
   }
+  if ((info.clusterNodes ?? 1) > 1) await (await import('./cluster-nodes.js')).startClusterNodes(info, env);
   await rm(path.join(info.snapData, 'var', 'lock', 'stopped.lock'), { force: true });
 }
 
@@ -276,6 +302,7 @@ async function waitNodeReady(info: SandboxInfo, node: string, timeoutMs = 60_000
 
 /** Stops the control plane and the services ("microk8s stop"): the node is stopped, not removed. */
 export async function stopSandbox(info: SandboxInfo): Promise<void> {
+  if ((info.clusterNodes ?? 1) > 1) await (await import('./cluster-nodes.js')).stopClusterNodes(info);
   await stopKubelet(info.dir);
   await stopControlPlane(path.join(info.dir, 'cp'));
   for (const daemon of ERA_DAEMONS[info.era]) await stateOf(info, daemon, false);
@@ -285,6 +312,8 @@ export async function stopSandbox(info: SandboxInfo): Promise<void> {
 /** Stops everything and removes the folder and the network namespace. */
 export async function sandboxDown(dir: string): Promise<void> {
   const resolved = path.resolve(dir);
+  const text = await readText(infoFile(resolved));
+  if (text !== undefined) await (await import('./cluster-nodes.js')).stopClusterNodes(JSON.parse(text) as SandboxInfo);
   await stopKubelet(resolved);
   if (await exists(path.join(resolved, 'cp'))) await stopControlPlane(path.join(resolved, 'cp'));
   const netns = netnsFor(resolved);
@@ -307,6 +336,8 @@ export interface SandboxStatus {
   serviceLog: number;
   /** The Cilium agent of node-0: real (with the kubelet's pid and what runs per pod) or simulated, and why. */
   agent: { mode: 'real'; version: string; kubelet: { pid: number; alive: boolean }; pods: Record<string, string> } | { mode: 'simulated'; reason: string };
+  /** The other MicroK8s nodes (node-1 …): address, stand-in cluster agent, simulated services. */
+  clusterNodes: ClusterNodeStatus[];
 }
 
 export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
@@ -322,17 +353,19 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
   const links = await run(['ip', ['-n', info.netns, '-j', 'link', 'show']]);
   const names = links.exitCode === 0 ? (JSON.parse(links.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [];
   const agent = agentStatus(info);
+  const clusterNodes = (info.clusterNodes ?? 1) > 1 ? await (await import('./cluster-nodes.js')).clusterNodesStatus(info) : [];
   return {
     dir: info.dir,
     era: info.era,
     netns: info.netns,
     // With the real agent, the node's kubelet is part of a running node.
-    running: controlPlane.length > 0 && controlPlane.every((c) => c.alive) && (agent.mode !== 'real' || agent.kubelet.alive),
+    running: controlPlane.length > 0 && controlPlane.every((c) => c.alive) && (agent.mode !== 'real' || agent.kubelet.alive) && clusterNodes.every((n) => n.agent.alive),
     controlPlane,
     services,
     links: names,
     serviceLog: (await readServiceLog(info.dir)).length,
     agent,
+    clusterNodes,
   };
 }
 

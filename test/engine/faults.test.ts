@@ -177,7 +177,7 @@ test(
       [{ ...empty, addons: null }, 'is damaged: addons is null, not an object'],
       [{ ...empty, addons: { netdemo: { ...addon, steps: undefined } } }, 'is damaged: addons.netdemo.steps is missing, not a list of steps'],
       [{ ...empty, operation: { ...op, steps: undefined } }, 'is damaged: operation.steps is missing, not a list of steps'],
-      [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, kind: 'teleport' }] } } }, 'is damaged: addons.netdemo.steps[0].kind "teleport" is not a step kind (file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release, pod-file)'],
+      [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, kind: 'teleport' }] } } }, 'is damaged: addons.netdemo.steps[0].kind "teleport" is not a step kind (file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release, pod-file, node-fanout)'],
       [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, record: null }] } } }, 'is damaged: addons.netdemo.steps[0].record is null, not an undo record'],
       [{ ...empty, addons: { netdemo: { ...addon, steps: [{ ...step, record: { existed: false } }] } } }, 'is damaged: addons.netdemo.steps[0].record (lock): path is missing, not a string'],
       [{ ...empty, operation: { ...op, steps: [{ ...step, state: 'maybe' }] } }, 'is damaged: operation.steps[0].state is "maybe", not "applying" or "applied"'],

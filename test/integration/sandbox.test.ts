@@ -108,6 +108,7 @@ test('sandbox up --layout 1.20: the node files of a 1.20 node, flanneld up with 
       links: ['lo', 'flannel.1'],
       serviceLog: 1,
       agent: { mode: 'simulated', reason: 'asked for with --agent simulated' },
+      clusterNodes: [],
     },
   );
   // The status names the processes control-plane.json records.
@@ -199,12 +200,15 @@ test('sandbox env works in a real shell: eval its output, then kubectl reaches t
   );
 });
 
-test('sandbox up again on a running sandbox: more --nodes adds nodes and is recorded; another --layout is refused', async () => {
+// --kwok-nodes: a Node kwok alone plays (no folder, no cluster agent), so A stays a one-node MicroK8s for the
+// tests below; more --nodes (MicroK8s nodes) is tested in cluster.test.ts and cluster-fanout.test.ts.
+test('sandbox up again on a running sandbox: more --kwok-nodes adds Nodes and is recorded; another --layout is refused', async () => {
   const a = sandboxA();
   const apiserver = a.apiserver();
-  assert.deepEqual(cli(['sandbox', 'up', '--dir', a.dir, '--layout', '1.20', '--nodes', '2', '--output', 'plain']).stdout, `sandbox 1.20 is up in ${a.dir} (2 nodes); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${q(a.dir)})"\n`);
+  assert.deepEqual(cli(['sandbox', 'up', '--dir', a.dir, '--layout', '1.20', '--kwok-nodes', '1', '--output', 'plain']).stdout, `sandbox 1.20 is up in ${a.dir} (2 nodes); target it with:\n  eval "$(mk8s-addons sandbox env --dir ${q(a.dir)})"\n`);
   assert.equal((await a.kubectl(['get', 'nodes', '-o', 'name'])).stdout, 'node/node-0\nnode/node-1\n');
-  assert.equal((JSON.parse(readFileSync(path.join(a.dir, 'sandbox.json'), 'utf8')) as SandboxInfo).nodes, 2);
+  const recorded = JSON.parse(readFileSync(path.join(a.dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
+  assert.deepEqual([recorded.nodes, recorded.clusterNodes], [2, 1]);
   // The running control plane was left alone.
   assert.deepEqual(a.apiserver(), apiserver);
   const other = cli(['sandbox', 'up', '--dir', a.dir, '--layout', '1.35']);

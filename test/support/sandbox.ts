@@ -88,6 +88,16 @@ function killNow(dir: string): void {
   } catch {
     // No kubelet (simulated agent), or already gone.
   }
+  // The cluster nodes' stand-in agents (DIR/nodes/node-I/cluster-agent.json).
+  const nodesDir = path.join(dir, 'nodes');
+  for (const name of existsSync(nodesDir) ? readdirSync(nodesDir) : []) {
+    try {
+      const agent = JSON.parse(readFileSync(path.join(nodesDir, name, 'cluster-agent.json'), 'utf8')) as { pid: number; startTime: string };
+      if (agent.pid > 0 && isRunning(agent)) process.kill(agent.pid, 'SIGKILL');
+    } catch {
+      // Not started, or already gone.
+    }
+  }
   for (const m of ['bpffs', 'cgroup']) spawnSync('umount', ['-l', path.join(dir, 'node', m)], { stdio: 'ignore' });
   const cgroupRoot = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
   // Named after the folder, so found even when `sandbox up` died before writing sandbox.json.

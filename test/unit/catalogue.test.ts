@@ -42,7 +42,7 @@ test('an addon that is only data needs no code', async () => {
 test('broken manifests name the file and the field', async () => {
   const table: [Record<string, string>, string][] = [
     [{ tool: GOOD.replace('description: A tool\n', '') }, 'invalid addon manifest addons/tool/manifest.yaml: field description: is required'],
-    [{ tool: GOOD.replace('kind: file', 'kind: teleport') }, 'invalid addon manifest addons/tool/manifest.yaml: field steps.0.kind: must be one of file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release, pod-file; got "teleport"'],
+    [{ tool: GOOD.replace('kind: file', 'kind: teleport') }, 'invalid addon manifest addons/tool/manifest.yaml: field steps.0.kind: must be one of file, args-flag, lock, rename, service, process, link, kube-apply, kube-configmap, kube-wait, kube-restart-pods, helm-release, pod-file, node-fanout; got "teleport"'],
     [{ tool: `${GOOD}colour: blue\n` }, 'invalid addon manifest addons/tool/manifest.yaml: field colour: is not a known field'],
     [{ tool: GOOD.replace('name: tool', 'name: Tool') }, 'invalid addon manifest addons/tool/manifest.yaml: field name: must be lower-case letters, digits and dashes'],
     [{ tool: GOOD.replace('name: tool', 'name: other') }, 'invalid addon manifest addons/tool/manifest.yaml: field name: "other" must match its folder name "tool"'],

@@ -67,7 +67,7 @@ test('bad input: one line on stderr, exit 2, json error event with --output json
     [['enable', 'cilium:v1.7'], 'mk8s-addons: error: cilium 1.7.x is not bundled with mk8s-addons; available: 1.8.0, 1.8.13, 1.9.0, 1.9.18, 1.10.20, 1.11.20, 1.12.19, 1.13.18, 1.14.19, 1.15.19, 1.16.19, 1.17.18, 1.18.12, 1.19.6, 1.20.0'],
     [['enable', 'cilium:v1.8', '--version', '1.9'], 'mk8s-addons: error: cilium: give arguments either as cilium:VERSION or with --version, not both styles'],
     [['enable', '../etc'], 'mk8s-addons: error: invalid addon name "../etc": names are lower-case letters, digits and dashes, with no path characters (see "mk8s-addons list")'],
-    [['frob'], 'mk8s-addons: error: unknown command "frob"; commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, completion; run "mk8s-addons --help"'],
+    [['frob'], 'mk8s-addons: error: unknown command "frob"; commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, nodes, completion; run "mk8s-addons --help"'],
     [['list', 'extra'], 'mk8s-addons: error: list takes no arguments; got "extra"'],
   ];
   for (const [args, line] of table) {

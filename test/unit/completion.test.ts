@@ -14,7 +14,7 @@ import { completionSpec } from '../../src/completion/spec.js';
 import { loadCatalogue } from '../../src/adapters/catalogue-files.js';
 
 const VERSIONS = ['1.8.0', '1.8.13', '1.9.0', '1.9.18', '1.10.20', '1.11.20', '1.12.19', '1.13.18', '1.14.19', '1.15.19', '1.16.19', '1.17.18', '1.18.12', '1.19.6', '1.20.0'];
-const COMMANDS = ['enable', 'disable', 'list', 'status', 'reset', 'apply', 'start', 'stop', 'sandbox', 'datapath', 'cilium', 'microk8s-repo', 'completion'];
+const COMMANDS = ['enable', 'disable', 'list', 'status', 'reset', 'apply', 'start', 'stop', 'sandbox', 'datapath', 'cilium', 'microk8s-repo', 'nodes', 'completion'];
 const sorted = (xs: string[]) => [...xs].sort();
 
 /** Line typed (cursor at its end) -> every candidate the shell offers, as whole words. */

@@ -21,8 +21,8 @@ test('argv: command, global options before it, --version', () => {
 
 test('argv errors: exact messages', () => {
   const table: [string[], string][] = [
-    [['frob'], 'unknown command "frob"; commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, completion; run "mk8s-addons --help"'],
-    [['enabel'], 'unknown command "enabel" (did you mean "enable"?); commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, completion; run "mk8s-addons --help"'],
+    [['frob'], 'unknown command "frob"; commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, nodes, completion; run "mk8s-addons --help"'],
+    [['enabel'], 'unknown command "enabel" (did you mean "enable"?); commands: enable, disable, list, status, reset, apply, start, stop, sandbox, datapath, cilium, microk8s-repo, nodes, completion; run "mk8s-addons --help"'],
     [['--frob', 'list'], 'unknown option --frob; run "mk8s-addons --help" for the options'],
     [['--output', 'xml', 'list'], 'invalid --output "xml": use pretty, plain or json'],
     [['--output'], '--output needs a value: --output pretty|plain|json'],

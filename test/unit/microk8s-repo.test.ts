@@ -69,16 +69,17 @@ describe('microk8s-repo on a MicroK8s-shaped $SNAP_COMMON', () => {
   test('install writes a repository MicroK8s accepts: addons.yaml and executable hooks', () => {
     const r = repoCli(['install']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `repository mk8s-addons: installed in ${repo} (cilium, dns, helm3, hubble); microk8s enable cilium now runs ${process.execPath} ${SHIPPED_CLI}\n`);
+    assert.equal(r.stdout, `repository mk8s-addons: installed in ${repo} (cilium, dns, helm3, hubble, mk8s-addons-node); microk8s enable cilium now runs ${process.execPath} ${SHIPPED_CLI}\n`);
     const doc = yaml.load(readFileSync(path.join(repo, 'addons.yaml'), 'utf8')) as { 'microk8s-addons': { addons: Record<string, unknown>[] } };
     const addons = doc['microk8s-addons'].addons;
-    assert.deepEqual(addons.map((a) => a.name), ['cilium', 'dns', 'helm3', 'hubble']);
+    // mk8s-addons-node: what another node's fan-out runs through the cluster agent; its check file never exists.
+    assert.deepEqual(addons.map((a) => a.name), ['cilium', 'dns', 'helm3', 'hubble', 'mk8s-addons-node']);
     for (const a of addons) {
       for (const key of ['name', 'description', 'version', 'check_status', 'supported_architectures']) assert.ok(a[key] !== undefined && a[key] !== '', `${String(a.name)} has ${key}`);
       assert.equal(typeof a.version, 'string');
       assert.deepEqual(a.supported_architectures, [{ x64: 'amd64', arm64: 'arm64' }[process.arch as 'x64' | 'arm64']]);
       assert.equal(a.confinement, 'classic');
-      assert.equal(a.check_status, `\${SNAP_DATA}/var/mk8s-addons/enabled/${String(a.name)}`);
+      assert.equal(a.check_status, `\${SNAP_DATA}/var/mk8s-addons/enabled/${String(a.name)}${a.name === 'mk8s-addons-node' ? '-never' : ''}`);
       for (const action of ['enable', 'disable']) {
         const hook = path.join(repo, 'addons', String(a.name), action);
         assert.equal(statSync(hook).mode & 0o777, 0o755, `${hook} is executable`);
@@ -87,7 +88,7 @@ describe('microk8s-repo on a MicroK8s-shaped $SNAP_COMMON', () => {
     }
     assert.deepEqual(
       addons.map((a) => a.version),
-      ['1.20.0', '1.12.1', '3.17.2', JSON.parse(readFileSync(path.join(path.dirname(CLI), '..', '..', 'package.json'), 'utf8')).version],
+      ['1.20.0', '1.12.1', '3.17.2', ...Array(2).fill(JSON.parse(readFileSync(path.join(path.dirname(CLI), '..', '..', 'package.json'), 'utf8')).version)],
     );
     // Installing again updates it in place; status reports it.
     assert.match(repoCli(['install']).stdout, /^repository mk8s-addons: updated in /);

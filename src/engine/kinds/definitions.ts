@@ -25,6 +25,7 @@
  * | helm-release | the release exists and is deployed; for a chart addon, at the chart version and with the values it set |
  * | kube-wait | the workloads are rolled out and ready |
  * | link, kube-restart-pods | nothing lasting (`nothingLasting`) |
+ * | node-fanout | checked per node by status through src/cluster/drift.ts |
  */
 import path from 'node:path';
 import * as v from 'valibot';
@@ -286,6 +287,12 @@ export const KIND_DEFINITIONS = {
       if (st && wantValues !== undefined && !helm.sameHelmValues(st.values, wantValues)) out.push(`release ${release} in ${namespace} has other values than the addon set (changed outside mk8s-addons)`);
       return out;
     },
+  },
+  'node-fanout': {
+    // Made by src/cluster/fan-out.ts after a run of `node: true` steps, never written in a manifest.
+    params: v.custom(() => false, 'node-fanout steps are made by the fan-out on a cluster; mark the node steps `node: true` instead'),
+    // The other nodes' state is what their own node steps say: status asks them (src/cluster/drift.ts).
+    verify: nothingLasting,
   },
   'pod-file': {
     params: v.strictObject({ namespace: text, selector: text, container: text, program: text, path: text, enabled: v.optional(bool), restarts }),

@@ -25,4 +25,5 @@ export async function ensureKinds(kinds: Iterable<StepKind>): Promise<void> {
   if ([...wanted].some((k) => k.startsWith('kube-')) && !registry.has('kube-apply')) registerKinds((await import('./kube.js')).KUBE_KINDS);
   if (wanted.has('helm-release') && !registry.has('helm-release')) registerKinds((await import('./helm.js')).HELM_KINDS);
   if (wanted.has('pod-file') && !registry.has('pod-file')) registerKinds((await import('./pod-file.js')).POD_FILE_KINDS);
+  if (wanted.has('node-fanout') && !registry.has('node-fanout')) registerKinds([(await import('../../cluster/fan-out.js')).NODE_FANOUT_KIND]);
 }

@@ -1,0 +1,177 @@
+/**
+ * The node-step fan-out: on a cluster, an addon's steps marked `node: true` in its manifest run on this
+ * node as always, and on every other node through that node's cluster agent. After each run of
+ * consecutive node steps the engine meets one `node-fanout` step (an ordinary step: checked, journaled,
+ * undone like the others), so the other nodes reach the same point before the next cluster-wide step
+ * (flannel is down everywhere before the Helm release; the CNI config switches after the rollout).
+ *
+ * - check: each node runs the node steps as a dry-run (node-local mode, src/cluster/node-local.ts) and
+ *   reports on its own Node object (annotation `mk8s-addons.io/node-check`, under a fresh nonce); the
+ *   step is satisfied when no node would change, else it names the drifted nodes and their phases;
+ * - apply: the drifted nodes, in parallel, converge (node-local enable of the steps so far: each node
+ *   checks before it changes, journals in its own journal, restarts only what changed, and rolls its own
+ *   run back when a step fails there); a node that fails or cannot be reached fails the step, naming it;
+ * - undo (rollback, disable, reset): node-local disable of the addon on the nodes where this run first
+ *   enabled it (each undoes from its own journal: exact and idempotent). Nodes that had the addon before
+ *   the run keep their converged node steps.
+ */
+import { randomBytes } from 'node:crypto';
+import type { PlannedAddon } from '../planner.js';
+import type { AddonManifest } from '../catalogue.js';
+import type { Step, StepContext, UndoRecord, CheckResult } from '../engine/step.js';
+import type { StepKindImpl } from '../engine/kinds/types.js';
+import { StepError } from '../errors.js';
+import { configureNode, type ClusterEndpoint } from '../adapters/cluster-agent.js';
+import { discoverCluster } from './nodes.js';
+import { encodeNodeRequest, NODE_ADDON, type NodeRequest } from './payload.js';
+
+/** The annotation a node reports a check under. */
+export const CHECK_ANNOTATION = 'mk8s-addons.io/node-check';
+
+/** What a node reports after a check. */
+export interface NodeCheckReport {
+  nonce: string;
+  /** Whether the addon is in this node's journal. */
+  enabled: boolean;
+  /** Phases that would change (empty: the node is as wanted). */
+  changes: string[];
+}
+
+/** How long a node may take for one node-local run (its own hook does the addon's reads too). */
+const nodeTimeout = (ctx: StepContext) => Math.max(60_000, ctx.timeoutMs);
+
+async function endpointsFor(ctx: StepContext, names: readonly string[]): Promise<ClusterEndpoint[]> {
+  const view = await discoverCluster(ctx.paths, { kubeconfig: ctx.kubeconfig });
+  return names.map((n) => view.others.find((o) => o.name === n) ?? { name: n, host: n, port: 25000, token: '' });
+}
+
+/** Runs `req` on each node in parallel; rejects naming every node that failed (the first one's reason). */
+export async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
+  const results = await Promise.allSettled(nodes.map((e) => configureNode(e, { addon: [{ name: encodeNodeRequest(req), enable: true }] }, { timeoutMs: nodeTimeout(ctx), signal: ctx.signal })));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: nodes[i] as ClusterEndpoint, err: r.reason as Error }] : []));
+  if (failed.length === 0) return;
+  const first = failed[0] as { node: ClusterEndpoint; err: Error };
+  // MicroK8s's own words when the repository is not on that node.
+  if (/not found in any repository/.test(first.err.message)) {
+    first.err.message = `node ${first.node.name}: mk8s-addons's MicroK8s addons repository is not installed there (${NODE_ADDON} was not found); run on that node: sudo mk8s-addons microk8s-repo install`;
+  }
+  const others = failed.length > 1 ? ` (also failed: ${failed.slice(1).map((f) => f.node.name).join(', ')})` : '';
+  throw new StepError(`${first.err.message}${others}`, { phase });
+}
+
+export async function readReports(ctx: StepContext, names: readonly string[]): Promise<Map<string, NodeCheckReport | undefined>> {
+  const { connectHttp } = await import('../adapters/kube-http.js');
+  const kube = await connectHttp(ctx.kubeconfig);
+  const out = new Map<string, NodeCheckReport | undefined>();
+  await Promise.all(
+    names.map(async (n) => {
+      const r = await kube.request<{ metadata?: { annotations?: Record<string, string> } }>('GET', `/api/v1/nodes/${encodeURIComponent(n)}`);
+      const text = r.status === 200 ? r.body.metadata?.annotations?.[CHECK_ANNOTATION] : undefined;
+      try {
+        out.set(n, text ? (JSON.parse(text) as NodeCheckReport) : undefined);
+      } catch {
+        out.set(n, undefined);
+      }
+    }),
+  );
+  return out;
+}
+
+/** One fan-out step after a run of node steps: `steps` are the addon's node steps up to here. */
+function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[]): Step {
+  const phase = `enable/${addon.name}/other-nodes-${index}`;
+  let drifted: { name: string; enabled: boolean }[] | undefined;
+  return {
+    phase,
+    kind: 'node-fanout',
+    // The nodes report checks under one annotation: checks run one after the other, also in a dry-run.
+    checksEarlierSteps: true,
+    description: `Node steps ${segment[0]}${segment.length > 1 ? ` … ${segment[segment.length - 1]}` : ''} on ${nodes.map((n) => n.name).join(', ')}, through their cluster agents`,
+    async check(ctx): Promise<CheckResult> {
+      const nonce = randomBytes(8).toString('hex');
+      await onNodes(ctx, nodes, { action: 'check', spec, addon: addon.name, steps, nonce }, phase);
+      const reports = await readReports(ctx, nodes.map((n) => n.name));
+      const lines: string[] = [];
+      drifted = [];
+      for (const n of nodes) {
+        const r = reports.get(n.name);
+        if (!r || r.nonce !== nonce) throw new StepError(`node ${n.name} ran the check but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase });
+        if (r.changes.length) {
+          drifted.push({ name: n.name, enabled: r.enabled });
+          lines.push(`${n.name}: ${r.changes.join(', ')}`);
+        }
+      }
+      if (drifted.length === 0) return { satisfied: true, summary: `${nodes.length} other node(s) as wanted` };
+      return { satisfied: false, summary: `would change ${drifted.map((d) => d.name).join(', ')}`, detail: lines.join('\n') };
+    },
+    async prepare(): Promise<UndoRecord> {
+      const d = drifted ?? nodes.map((n) => ({ name: n.name, enabled: false }));
+      return { addon: addon.name, spec, nodes: d.map((x) => x.name), fresh: d.filter((x) => !x.enabled).map((x) => x.name) };
+    },
+    async apply(ctx, record) {
+      const names = record.nodes as string[];
+      await onNodes(ctx, nodes.filter((n) => names.includes(n.name)), { action: 'enable', spec, addon: addon.name, steps }, phase);
+      ctx.note(`converged ${names.join(', ')}`);
+    },
+    undo: (ctx, record) => undoOnNodes(ctx, record),
+  };
+}
+
+async function undoOnNodes(ctx: StepContext, record: UndoRecord): Promise<boolean> {
+  const fresh = record.fresh as string[];
+  if (fresh.length === 0) return false;
+  const endpoints = await endpointsFor(ctx, fresh);
+  await onNodes(ctx, endpoints, { action: 'disable', spec: [String(record.addon)], addon: String(record.addon), steps: [] }, `disable/${String(record.addon)}/other-nodes`);
+  return true;
+}
+
+/**
+ * The addon as this node resolved it, for the other nodes: flag style (a value may hold `:`, as IPv6
+ * servers do), the exact version. Flag-only options (`--set`, `-f FILE`) stay here: they shape the
+ * cluster-wide release, and a file named here is not on the other nodes.
+ */
+export function nodeSpec(addon: PlannedAddon, manifest: Pick<AddonManifest, 'arguments'>): string[] {
+  const words = [addon.name];
+  for (const a of manifest.arguments) {
+    const value = a.type === 'version' ? (addon.version ?? undefined) : addon.args[a.name];
+    if (value === undefined || value === false) continue;
+    words.push(...(value === true ? [a.flag] : [a.flag, String(value)]));
+  }
+  return words;
+}
+
+/** The undo side of the kind, for records in the journal (rollback, crash recovery, disable, reset). */
+export const NODE_FANOUT_KIND: StepKindImpl = {
+  kind: 'node-fanout',
+  create() {
+    throw new StepError('node-fanout steps are made by the fan-out, not by a manifest');
+  },
+  undo: undoOnNodes,
+};
+
+/**
+ * The addon's built steps with a fan-out step after each run of node steps (`built[i]` is
+ * `addon.steps[i]`); unchanged when there are no other nodes or no node steps.
+ */
+export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>): Step[] {
+  const spec = nodeSpec(addon, manifest);
+  if (nodes.length === 0) return built;
+  const out: Step[] = [];
+  const sofar: string[] = [];
+  let segment: string[] = [];
+  let index = 0;
+  for (const [i, step] of built.entries()) {
+    const planned = addon.steps[i];
+    out.push(step);
+    if (planned?.node) {
+      sofar.push(planned.name);
+      segment.push(planned.name);
+    }
+    const next = addon.steps[i + 1];
+    if (segment.length && !next?.node) {
+      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes));
+      segment = [];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,39 @@
+/**
+ * What one node is asked to do through its cluster agent: `configure` with the addon enable
+ * `mk8s-addons-node:PAYLOAD` runs our repository's hook there (MicroK8s splits a bare name's `:ARGS` and
+ * passes them on), which runs mk8s-addons in node-local mode (src/cluster/node-local.ts). PAYLOAD is
+ * base64url JSON (no `:`), so it survives MicroK8s's split. Pure.
+ */
+import { UsageError } from '../errors.js';
+
+/** The addon entry of our repository that runs node-local mode. */
+export const NODE_ADDON = 'mk8s-addons-node';
+
+export interface NodeRequest {
+  /** enable: run `steps` of `addon` (node steps only) to converge; check: the same as a dry-run, reported on the Node; disable: undo every node step of `addon` this node journaled. */
+  action: 'enable' | 'check' | 'disable';
+  /** The addon as the initiating node resolved it, in flag style (`cilium --version 1.20.0`): words for the grammar. */
+  spec: string[];
+  addon: string;
+  /** The node steps to run (names within the addon; dependencies' node steps come with them). */
+  steps: string[];
+  /** For check: the key the node reports under (a fresh one per check). */
+  nonce?: string;
+}
+
+export function encodeNodeRequest(r: NodeRequest): string {
+  return `${NODE_ADDON}:${Buffer.from(JSON.stringify(r)).toString('base64url')}`;
+}
+
+export function decodeNodeRequest(arg: string): NodeRequest {
+  let r: NodeRequest;
+  try {
+    r = JSON.parse(Buffer.from(arg, 'base64url').toString('utf8')) as NodeRequest;
+  } catch {
+    throw new UsageError(`${NODE_ADDON} is run by mk8s-addons through the cluster agent, with one encoded argument; do not enable it by hand`);
+  }
+  const ok =
+    typeof r === 'object' && r !== null && ['enable', 'check', 'disable'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string');
+  if (!ok) throw new UsageError(`${NODE_ADDON}: the request is not one mk8s-addons sends (action, spec, addon, steps); do not enable it by hand`);
+  return r;
+}

@@ -1,0 +1,65 @@
+/**
+ * The stand-in cluster agent's process: `node dist/src/sandbox/cluster-agent-main.js NODE_DIR`, started
+ * detached by `sandbox up` for each sandbox node (src/sandbox/cluster-nodes.ts). HTTPS on the node's
+ * address and port with `$SNAP_DATA/certs/server.{crt,key}` (as MicroK8s's agent), one configure at a
+ * time, until SIGTERM. Logs one line per call to NODE_DIR/cluster-agent.log (stdout).
+ */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { run } from '../adapters/process.js';
+import { configure, type ClusterAgentNode } from './cluster-agent.js';
+import { sandboxServiceManager } from './sandbox.js';
+
+const MAX_BODY = 1 << 20;
+
+function main(nodeDir: string): void {
+  const node = JSON.parse(readFileSync(path.join(nodeDir, 'node.json'), 'utf8')) as ClusterAgentNode & { netns: string };
+  const services = sandboxServiceManager({ dir: nodeDir, snapData: node.snapData, netns: node.netns, layout: node.layout });
+  const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  let queue: Promise<unknown> = Promise.resolve();
+  const server = https.createServer(
+    { key: readFileSync(path.join(node.snapData, 'certs', 'server.key')), cert: readFileSync(path.join(node.snapData, 'certs', 'server.crt')) },
+    (req, res) => {
+      const answer = (status: number, body: object) => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method !== 'POST' || req.url !== '/cluster/api/v1.0/configure') {
+        answer(404, { error: `no such endpoint: ${req.method} ${req.url}` });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      });
+      req.on('end', () => {
+        if (size > MAX_BODY) return answer(413, { error: 'request too large' });
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return answer(400, { error: 'invalid request: the body is not JSON' });
+        }
+        queue = queue.then(async () => {
+          const r = await configure(node, body, { services, run, env: process.env }).catch((err: Error) => ({ status: 500, body: { error: err.message } }));
+          const b = body as { service?: { name: string }[]; addon?: { name: string }[] };
+          log(`configure ${r.status} services=${(b.service ?? []).map((s) => s.name).join(',')} addons=${(b.addon ?? []).map((a) => a.name).join(',')}${r.status === 200 ? '' : ` ${String(r.body.error)}`}`);
+          answer(r.status, r.body);
+        });
+      });
+    },
+  );
+  server.listen(node.port, node.address, () => log(`cluster agent (sandbox stand-in) for ${node.name} on https://${node.address}:${node.port}`));
+  // Open keep-alive connections would hold the process: close them too, and the loop ends.
+  const stop = () => {
+    server.close();
+    server.closeAllConnections();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main(process.argv[2] ?? process.cwd());
