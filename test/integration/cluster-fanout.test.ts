@@ -159,6 +159,50 @@ for (const era of ['1.20', '1.35'] as const) {
       for (const i of [0, 1, 2]) assert.deepEqual(tree(i), trees0[i], `node-${i}`);
     });
 
+    // Crash recovery per node, on one era (dns: three node steps, no Helm release; 1.20, no API call to
+    // find the nodes). node-0 is killed right after the fan-out step converged node-1 and node-2: their
+    // node-local runs completed (each in its own journal), node-0's journal holds the interrupted operation.
+    if (era === '1.20') {
+      test('enable dns killed right after its node steps ran on the other nodes: the next run rolls every node back from its own journal; enable then converges every node', async () => {
+        const dnsNodeSteps = ['enable/dns/kubelet-cluster-domain', 'enable/dns/kubelet-cluster-dns', 'enable/dns/kubelet-restart'];
+        const before = [0, 1, 2].map(tree);
+        const logs = await Promise.all([1, 2].map(logOf));
+        const killed = sb.cli(['enable', 'dns', '--output', 'plain'], { MK8S_ADDONS_CRASH_AT: 'enable/dns/other-nodes-1:after' });
+        assert.equal(killed.code, null, killed.stderr + killed.stdout);
+        assert.deepEqual(
+          (journalOf(0).operation as { steps: { phase: string }[] }).steps.map((s) => s.phase),
+          ['enable/dns/corefile', 'enable/dns/coredns-objects', ...dnsNodeSteps, 'enable/dns/other-nodes-1'],
+        );
+        for (const i of [1, 2]) {
+          assert.deepEqual(journalOf(i).addons.dns?.steps.map((s) => s.phase), dnsNodeSteps, `node-${i} journal`);
+          assert.equal(journalOf(i).operation, null, `node-${i} operation`);
+          assert.match(readFileSync(path.join(dataOf(i), 'args', 'kubelet'), 'utf8'), /^--cluster-dns=10\.152\.183\.10$/m);
+        }
+
+        const r = sb.cli(['disable', 'dns', '--output', 'plain']);
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.match(r.stdout, /^recover: an earlier run \(pid \d+: mk8s-addons enable dns, started [^)]+\) was interrupted; rolling back its 6 step\(s\)$/m);
+        assert.match(r.stdout, /^✔ recover: undo enable\/dns\/other-nodes-1$/m);
+        assert.match(r.stdout, /^disable\/dns: dns is not enabled; nothing to do$/m);
+        for (const i of [0, 1, 2]) {
+          assert.deepEqual(tree(i), before[i], `node-${i}`);
+          assert.deepEqual(journalOf(i).addons, {}, `node-${i} journal`);
+          assert.equal(journalOf(i).operation, null, `node-${i} operation`);
+        }
+        // Each other node: kubelet restarted once by the enable, once by its undo.
+        for (const i of [1, 2]) assert.deepEqual((await logOf(i)).slice(logs[i - 1]?.length).map((e) => `${e.action} ${e.daemon}`), ['restart kubelet', 'restart kubelet'], `node-${i}`);
+
+        const e = sb.cli(['enable', 'dns', '--output', 'plain']);
+        assert.equal(e.code, 0, e.stderr + e.stdout);
+        assert.doesNotMatch(e.stdout, /^recover:/m);
+        assert.match(e.stdout, /^enable\/dns\/other-nodes-1: converged node-1, node-2$/m);
+        for (const i of [1, 2]) assert.deepEqual(journalOf(i).addons.dns?.steps.map((s) => s.phase), dnsNodeSteps, `node-${i} journal`);
+        assert.equal(sb.cli(['status', '-a', 'dns']).stdout, 'enabled\n');
+        assert.equal(sb.cli(['disable', 'dns']).code, 0);
+        for (const i of [0, 1, 2]) assert.deepEqual(tree(i), before[i], `node-${i}`);
+      });
+    }
+
     test('a 4th node joins later: the next enable converges it', async () => {
       const enable = sb.cli(cilium);
       assert.equal(enable.code, 0, enable.stderr);
