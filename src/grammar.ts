@@ -240,6 +240,33 @@ export function parseCommandWords(command: string, words: readonly string[], glo
   return { options, positional };
 }
 
+/**
+ * Takes enable's and disable's `--node NAME[,NAME...]` (repeatable) out of their words: the nodes of a
+ * cluster the run is restricted to, as one comma list (what `selectNodes` takes), or undefined.
+ */
+export function takeNodeOption(command: string, words: readonly string[]): { words: string[]; nodes: string | undefined } {
+  const rest: string[] = [];
+  const names: string[] = [];
+  let given = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    const [flag, inline] = splitFlag(word);
+    if (flag !== '--node') {
+      rest.push(word);
+      continue;
+    }
+    const value = inline ?? words[i + 1];
+    if (inline === undefined) i++;
+    const list = (value ?? '').split(',').map((n) => n.trim());
+    if (value === undefined || (inline === undefined && value.startsWith('-')) || list.some((n) => n === '')) {
+      throw new UsageError(`--node needs node names: mk8s-addons ${command} NAME --node NODE[,NODE...] (see "mk8s-addons nodes")`);
+    }
+    given = true;
+    names.push(...list);
+  }
+  return { words: rest, nodes: given ? names.join(',') : undefined };
+}
+
 /** Parses the words of a command that takes no addons (e.g. `list`): only global options. */
 export function parseNoArgs(command: string, words: readonly string[], globals: GlobalOptions): void {
   for (let i = 0; i < words.length; ) {

@@ -38,7 +38,7 @@ export interface NodeCheckReport {
 }
 
 /** How long a node may take for one node-local run (its own hook does the addon's reads too). */
-const nodeTimeout = (ctx: StepContext) => Math.max(60_000, ctx.timeoutMs);
+const nodeTimeout = (ctx: Pick<StepContext, 'timeoutMs'>) => Math.max(60_000, ctx.timeoutMs);
 
 async function endpointsFor(ctx: StepContext, names: readonly string[]): Promise<ClusterEndpoint[]> {
   const view = await discoverCluster(ctx.paths, { kubeconfig: ctx.kubeconfig });
@@ -46,7 +46,7 @@ async function endpointsFor(ctx: StepContext, names: readonly string[]): Promise
 }
 
 /** Runs `req` on each node in parallel; rejects naming every node that failed (the first one's reason). */
-export async function onNodes(ctx: StepContext, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
+export async function onNodes(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
   const results = await Promise.allSettled(nodes.map((e) => configureNode(e, { addon: [{ name: encodeNodeRequest(req), enable: true }] }, { timeoutMs: nodeTimeout(ctx), signal: ctx.signal })));
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: nodes[i] as ClusterEndpoint, err: r.reason as Error }] : []));
   if (failed.length === 0) return;

@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { CommandName, GlobalOptions, OutputMode } from '../grammar.js';
-import { parseAddonSpecs, parseNoArgs } from '../grammar.js';
+import { parseAddonSpecs, parseNoArgs, takeNodeOption } from '../grammar.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
 import { EXIT } from '../errors.js';
 
@@ -73,13 +73,14 @@ export async function runCommand(command: CommandName, words: string[], globals:
       // Awaited below unless the words are refused first: no unhandled rejection meanwhile.
       for (const p of [planner, runner]) p.catch(() => undefined);
       const catalogue = await loadCatalogue();
-      const specs = parseAddonSpecs(command, words, globals, catalogue);
+      const { words: addonWords, nodes } = takeNodeOption(command, words);
+      const specs = parseAddonSpecs(command, addonWords, globals, catalogue);
       if (globals.help) return help(command, io);
       // Planning is pure and comes first: invalid input fails here, before anything on the node is touched.
       const { plan } = await planner;
       const thePlan = plan({ command, specs, catalogue });
       const { runPlan } = await runner;
-      return runPlan(thePlan, specs, catalogue, globals, outputOf(), io);
+      return runPlan(thePlan, specs, catalogue, globals, outputOf(), io, nodes);
     }
   }
 }

@@ -7,7 +7,7 @@ import type { AddonManifest, Catalogue, StepKind } from '../catalogue.js';
 import type { AddonSpec, GlobalOptions, OutputMode } from '../grammar.js';
 import { plan as makePlan, type Plan } from '../planner.js';
 import type { Streams } from './index.js';
-import { EXIT, Mk8sError } from '../errors.js';
+import { EXIT, Mk8sError, UsageError } from '../errors.js';
 import { planEvent, renderPlan } from '../output/plan.js';
 import { resolveSnapPaths, detectLayout, hostResolvConf, readSandboxMarker, nodeFiles, type SnapPaths } from '../node/node.js';
 import { preflight, isNode } from '../node/preflight.js';
@@ -75,6 +75,8 @@ export interface NodeSession {
 export interface SessionOptions {
   /** Node-local mode (src/cluster/node-local.ts): only the planned steps this keeps run; no fan-out; allowed on workers. */
   nodeLocal?: (addon: string, step: PlannedStep) => boolean;
+  /** `--node NAME[,NAME...]`: the other nodes an enable fans out to (default: every node; this node's name is allowed). */
+  nodes?: string;
 }
 
 /**
@@ -156,7 +158,7 @@ export async function withNodeSession<T>(
         const only = opts.nodeLocal;
         const thePlan = only ? { ...planned, addons: planned.addons.map((a) => ({ ...a, steps: a.steps.filter((st) => only(a.name, st)) })) } : planned;
         // A cluster's other nodes (src/cluster/): found only when this node has any (no API call on a single non-HA node).
-        const cluster = only || command !== 'enable' ? undefined : await clusterNodesFor(paths, kubeconfig);
+        const cluster = only || command !== 'enable' ? undefined : (await clusterNodesFor(paths, kubeconfig, opts.nodes)).picked;
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
           prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons });
@@ -205,23 +207,49 @@ export async function withNodeSession<T>(
 }
 
 /**
- * The other nodes of this node's cluster, each agent asked once (token checked, nothing changed), so an
- * unreachable node or a refused token stops the run before any change (exit 3, naming the node). None
- * without an API call when this node is not HA and lists no joined node.
+ * The other nodes of this node's cluster (those `wanted`, a `--node` comma list, names; an unknown name is
+ * exit 2), each agent asked once (token checked, nothing changed), so an unreachable node or a refused
+ * token stops the run before any change (exit 3, naming the node). None without an API call when this
+ * node is not HA, lists no joined node and no node is named.
  */
-async function clusterNodesFor(paths: SnapPaths, kubeconfig: string): Promise<ClusterEndpoint[]> {
+async function clusterNodesFor(paths: SnapPaths, kubeconfig: string, wanted?: string): Promise<{ self: string | undefined; picked: ClusterEndpoint[] }> {
   const files = nodeFiles(paths);
   const tokens = await readText(path.join(paths.snapData, 'credentials', 'callback-tokens.txt'));
-  if (!(await exists(files.lock('ha-cluster'))) && !tokens?.trim()) return [];
-  const { discoverCluster } = await import('../cluster/nodes.js');
+  if (wanted === undefined && !(await exists(files.lock('ha-cluster'))) && !tokens?.trim()) return { self: undefined, picked: [] };
+  const { discoverCluster, selectNodes } = await import('../cluster/nodes.js');
   const { configureNode } = await import('../adapters/cluster-agent.js');
   const view = await discoverCluster(paths, { kubeconfig });
-  await Promise.all(view.others.map((e) => configureNode(e, {}, { timeoutMs: 10_000 })));
-  return view.others;
+  const picked = selectNodes(view, wanted);
+  await Promise.all(picked.map((e) => configureNode(e, {}, { timeoutMs: 10_000 })));
+  return { self: view.self, picked };
+}
+
+/**
+ * `disable NAME... --node NODE`: each addon's node steps undone on the named other nodes only (a
+ * node-local disable there, from that node's own journal, as the fan-out step's undo does); this node
+ * and the cluster-wide steps stay, and `status` shows those nodes as not converged until an enable.
+ */
+async function disableOnNodes(s: NodeSession, plan: Plan, wanted: string): Promise<RunResult> {
+  const { self, picked } = await clusterNodesFor(s.paths, s.kubeconfig, wanted);
+  if (self !== undefined && wanted.split(',').includes(self)) {
+    throw new UsageError(`disable --node names other nodes: ${self} is this node; to disable ${plan.addons.map((a) => a.name).join(' ')} here and on every node, leave out --node`);
+  }
+  const { onNodes } = await import('../cluster/fan-out.js');
+  const names = picked.map((e) => e.name).join(', ');
+  for (const addon of plan.addons) {
+    const phase = `disable/${addon.name}/other-nodes`;
+    if (s.engine.dryRun) {
+      s.sink.note(phase, `would undo ${addon.name}'s node steps on ${names}`);
+      continue;
+    }
+    await onNodes(s.engine.base, picked, { action: 'disable', spec: [addon.name], addon: addon.name, steps: [] }, phase);
+    s.sink.note(phase, `undone on ${names}`);
+  }
+  return { ok: true, changed: 0, restarts: {} };
 }
 
 /** enable / disable from the command line. */
-export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Catalogue, globals: GlobalOptions, output: OutputMode, io: Streams): Promise<number> {
+export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Catalogue, globals: GlobalOptions, output: OutputMode, io: Streams, nodes?: string): Promise<number> {
   const paths = resolveSnapPaths(globals, process.env);
   if (globals.dryRun && !(await isNode(paths))) {
     // No node to check against: the plan alone is what a dry-run can show.
@@ -232,9 +260,16 @@ export async function runPlan(pureplan: Plan, specs: AddonSpec[], catalogue: Cat
   // A dry-run runs every addon's hook as soon as the session is open: their modules load meanwhile.
   if (globals.dryRun && pureplan.command === 'enable') preloadHooks(pureplan.addons.map((a) => a.name));
   const commandLine = ['mk8s-addons', pureplan.command, ...specs.map((s) => s.raw)].join(' ');
-  return withNodeSession(globals, output, io, commandLine, async (s) => {
-    const result = await s.runPlan(pureplan.command, specs, catalogue);
-    s.sink.result({ ...result, ...(globals.dryRun ? { dryRun: true } : {}) });
-    return EXIT.ok;
-  });
+  return withNodeSession(
+    globals,
+    output,
+    io,
+    commandLine,
+    async (s) => {
+      const result = nodes !== undefined && pureplan.command === 'disable' ? await disableOnNodes(s, pureplan, nodes) : await s.runPlan(pureplan.command, specs, catalogue);
+      s.sink.result({ ...result, ...(globals.dryRun ? { dryRun: true } : {}) });
+      return EXIT.ok;
+    },
+    nodes === undefined ? {} : { nodes },
+  );
 }

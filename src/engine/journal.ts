@@ -197,9 +197,20 @@ export async function syncEnabledMarkers(snapData: string, journal: Journal): Pr
   for (const name of await listDir(dir)) if (!(name in journal.addons)) await removeFile(path.join(dir, name));
 }
 
-/** Merges newly applied steps into an addon's record: the oldest record of each phase wins. */
+/**
+ * Merges newly applied steps into an addon's record: the oldest record of each phase wins, except a
+ * fan-out step's, whose nodes add up (a node converged later, after `--node` or joining the cluster, is
+ * one that disable must undo too).
+ */
 export function mergeSteps(existing: readonly JournalStep[], added: readonly JournalStep[]): JournalStep[] {
   const out = [...existing];
-  for (const s of added) if (!out.some((e) => e.phase === s.phase)) out.push(s);
+  for (const s of added) {
+    const i = out.findIndex((e) => e.phase === s.phase);
+    const old = out[i];
+    if (!old) out.push(s);
+    else if (s.kind === 'node-fanout' && old.kind === 'node-fanout') out[i] = { ...old, record: { ...old.record, nodes: union(old.record.nodes, s.record.nodes), fresh: union(old.record.fresh, s.record.fresh) } };
+  }
   return out;
 }
+
+const union = (a: unknown, b: unknown): string[] => [...new Set([...(a as string[]), ...(b as string[])])];

@@ -163,8 +163,8 @@ for (const era of ['1.20', '1.35'] as const) {
     // find the nodes). node-0 is killed right after the fan-out step converged node-1 and node-2: their
     // node-local runs completed (each in its own journal), node-0's journal holds the interrupted operation.
     if (era === '1.20') {
+      const dnsNodeSteps = ['enable/dns/kubelet-cluster-domain', 'enable/dns/kubelet-cluster-dns', 'enable/dns/kubelet-restart'];
       test('enable dns killed right after its node steps ran on the other nodes: the next run rolls every node back from its own journal; enable then converges every node', async () => {
-        const dnsNodeSteps = ['enable/dns/kubelet-cluster-domain', 'enable/dns/kubelet-cluster-dns', 'enable/dns/kubelet-restart'];
         const before = [0, 1, 2].map(tree);
         const logs = await Promise.all([1, 2].map(logOf));
         const killed = sb.cli(['enable', 'dns', '--output', 'plain'], { MK8S_ADDONS_CRASH_AT: 'enable/dns/other-nodes-1:after' });
@@ -200,6 +200,58 @@ for (const era of ['1.20', '1.35'] as const) {
         assert.equal(sb.cli(['status', '-a', 'dns']).stdout, 'enabled\n');
         assert.equal(sb.cli(['disable', 'dns']).code, 0);
         for (const i of [0, 1, 2]) assert.deepEqual(tree(i), before[i], `node-${i}`);
+      });
+
+      test('--node restricts the fan-out: an unknown node is exit 2 naming it, nothing changed anywhere; the named node only converges; disable --node undoes only there', () => {
+        const before = [0, 1, 2].map(tree);
+        const journalFile = (i: number) => path.join(dataOf(i), 'var', 'mk8s-addons', 'journal.json');
+        const journals = [0, 1, 2].map((i) => (existsSync(journalFile(i)) ? readFileSync(journalFile(i), 'utf8') : null));
+        const unknownMessage = 'mk8s-addons: error: unknown node "node-7": the cluster\'s nodes are node-0 (this node), node-1, node-2; give one of them to --node\n';
+        for (const command of ['enable', 'disable']) {
+          const unknown = sb.cli([command, 'dns', '--node', 'node-2,node-7']);
+          assert.deepEqual([unknown.code, unknown.stdout, unknown.stderr], [2, '', unknownMessage], command);
+        }
+        const empty = sb.cli(['enable', 'dns', '--node', 'node-1,']);
+        assert.deepEqual([empty.code, empty.stderr], [2, 'mk8s-addons: error: --node needs node names: mk8s-addons enable NAME --node NODE[,NODE...] (see "mk8s-addons nodes")\n']);
+        for (const i of [0, 1, 2]) {
+          assert.deepEqual(tree(i), before[i], `node-${i}`);
+          assert.equal(existsSync(journalFile(i)) ? readFileSync(journalFile(i), 'utf8') : null, journals[i], `node-${i} journal`);
+        }
+
+        const two = sb.cli(['enable', 'dns', '--node', 'node-2', '--output', 'plain']);
+        assert.equal(two.code, 0, two.stderr + two.stdout);
+        assert.match(two.stdout, /^enable\/dns\/other-nodes-1: converged node-2$/m);
+        assert.deepEqual(journalOf(2).addons.dns?.steps.map((s) => s.phase), dnsNodeSteps);
+        assert.deepEqual(tree(1), before[1]);
+        assert.equal(existsSync(journalFile(1)) ? readFileSync(journalFile(1), 'utf8') : null, journals[1]);
+        const st = sb.cli(['status', '-a', 'dns']);
+        assert.deepEqual([st.code, st.stdout], [1, 'degraded\n']);
+        assert.match(st.stderr, /node-1[^\n]*not converged/);
+
+        // Repeated --node, this node's name allowed: node-2 is as wanted, node-1 converges.
+        const tree2 = tree(2);
+        const both = sb.cli(['enable', 'dns', '--node', 'node-1', '--node=node-0,node-2', '--output', 'plain']);
+        assert.equal(both.code, 0, both.stderr + both.stdout);
+        assert.match(both.stdout, /^enable\/dns\/other-nodes-1: converged node-1$/m);
+        assert.deepEqual(tree(2), tree2);
+        assert.deepEqual(sb.cli(['status', '-a', 'dns']), { code: 0, stdout: 'enabled\n', stderr: '' });
+
+        const self = sb.cli(['disable', 'dns', '--node', 'node-0']);
+        assert.deepEqual([self.code, self.stderr], [2, 'mk8s-addons: error: disable --node names other nodes: node-0 is this node; to disable dns here and on every node, leave out --node\n']);
+        const tree0 = tree(0);
+        const tree1 = tree(1);
+        const off2 = sb.cli(['disable', 'dns', '--node', 'node-2', '--output', 'plain']);
+        assert.equal(off2.code, 0, off2.stderr + off2.stdout);
+        assert.match(off2.stdout, /^disable\/dns\/other-nodes: undone on node-2$/m);
+        assert.deepEqual([tree(0), tree(1), tree(2)], [tree0, tree1, before[2]]);
+        assert.deepEqual(journalOf(2).addons, {});
+        // Disable undoes every node the addon was converged on, node-1 (the second enable) included.
+        const off = sb.cli(['disable', 'dns']);
+        assert.equal(off.code, 0, off.stderr + off.stdout);
+        for (const i of [0, 1, 2]) {
+          assert.deepEqual(tree(i), before[i], `node-${i}`);
+          assert.deepEqual(journalOf(i).addons, {}, `node-${i} journal`);
+        }
       });
     }
 
