@@ -49,9 +49,9 @@ export function mainHelp(): string {
 safe to re-run, previewable with --dry-run, reversible and scriptable.
 
 Usage:
-  mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [options]
+  mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [--node NODE[,NODE...]] [options]
   mk8s-addons enable NAME [--flag VALUE...] [options]
-  mk8s-addons disable NAME [NAME...] [options]
+  mk8s-addons disable NAME [NAME...] [--node NODE[,NODE...]] [options]
   mk8s-addons list [--output json]
   mk8s-addons status [--format pretty|yaml|json] [--wait-ready [--timeout D]] [-a NAME]
   mk8s-addons reset [--destroy-storage]
@@ -85,11 +85,13 @@ Exit codes: 0 done (also "already enabled"), 1 a step failed, 2 invalid input (n
 export function commandHelp(command: string): string {
   switch (command) {
     case 'enable':
-      return `Usage: mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [options]
+      return `Usage: mk8s-addons enable NAME[:ARG[:ARG...]] [NAME[:ARG...]...] [--node NODE[,NODE...]] [options]
 
 Enables addons in the order given, dependencies first (cilium enables helm3; hubble needs cilium).
 Each ":" segment is one positional argument; the same arguments can be given as flags after the
 name (cilium --version 1.9), but not both styles for one addon.
+On a cluster, the addons' node steps run here and on every other node; --node (repeatable, or a comma
+list) restricts them to the nodes named (see "mk8s-addons nodes").
 
 Examples:
   mk8s-addons enable cilium:v1.8 --dry-run
@@ -99,9 +101,11 @@ Examples:
 Run "mk8s-addons list" for the addons, their arguments and versions; "mk8s-addons --help" for options.
 `;
     case 'disable':
-      return `Usage: mk8s-addons disable NAME [NAME...] [options]
+      return `Usage: mk8s-addons disable NAME [NAME...] [--node NODE[,NODE...]] [options]
 
-Disables addons, dependants first, undoing exactly what enable changed.
+Disables addons, dependants first, undoing exactly what enable changed, on every node of a cluster.
+With --node, only the addons' node steps are undone, and only on the other nodes named; this node and
+the cluster-wide steps stay (the next enable converges those nodes again).
 
 Example:
   mk8s-addons disable cilium --dry-run

@@ -47,6 +47,8 @@ const COMMAND_OPTIONS: Record<string, { subcommands?: string[]; options?: Option
       { flags: ['--datapath'], value: NONE },
     ],
   },
+  enable: { options: [{ flags: ['--node'], value: TEXT }] },
+  disable: { options: [{ flags: ['--node'], value: TEXT }] },
   reset: { options: [{ flags: ['--destroy-storage'], value: NONE }] },
   apply: { options: [{ flags: ['--file', '-f'], value: FILE }, { flags: ['--prune'], value: NONE }] },
   sandbox: {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseArgv, parseDuration, splitAddonWord, defaultGlobals, parseAddonSpecs } from '../../src/grammar.js';
+import { parseArgv, parseDuration, splitAddonWord, defaultGlobals, parseAddonSpecs, takeNodeOption } from '../../src/grammar.js';
 import { UsageError } from '../../src/errors.js';
 import { didYouMean } from '../../src/text.js';
 import { catalogue } from '../support/catalogue.js';
@@ -90,6 +90,20 @@ test('addon errors: exact messages', () => {
   ];
   for (const [words, message] of table) {
     assert.throws(() => parseAddonSpecs('enable', words, defaultGlobals(), catalogue()), usage(message), words.join(' '));
+  }
+});
+
+test('--node of enable/disable: repeatable, comma lists, taken out of the addon words', () => {
+  const table: [string[], { words: string[]; nodes: string | undefined }][] = [
+    [['dns'], { words: ['dns'], nodes: undefined }],
+    [['dns', '--node', 'node-2'], { words: ['dns'], nodes: 'node-2' }],
+    [['--node=node-1,node-2', 'cilium', '--version', '1.9'], { words: ['cilium', '--version', '1.9'], nodes: 'node-1,node-2' }],
+    [['dns', '--node', 'node-1', '--dry-run', '--node', ' node-3 '], { words: ['dns', '--dry-run'], nodes: 'node-1,node-3' }],
+  ];
+  for (const [words, want] of table) assert.deepEqual(takeNodeOption('enable', words), want, words.join(' '));
+  const message = '--node needs node names: mk8s-addons disable NAME --node NODE[,NODE...] (see "mk8s-addons nodes")';
+  for (const words of [['dns', '--node'], ['dns', '--node', '--dry-run'], ['dns', '--node='], ['dns', '--node', 'node-1,,node-2'], ['dns', '--node', ',']]) {
+    assert.throws(() => takeNodeOption('disable', words), usage(message), words.join(' '));
   }
 });
 
