@@ -268,6 +268,10 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.match(r.stdout, /^enable\/cilium\/other-nodes-1: converged node-3$/m);
       assert.deepEqual(journalOf(3).addons.cilium?.steps.map((s) => s.phase), expectedNodeSteps);
       assert.deepEqual([0, 1, 2].map(tree), trees);
+      // The fan-out record now names node-3 too: disable undoes it there as well.
+      const off = sb.cli(['disable', 'cilium', 'helm3']);
+      assert.equal(off.code, 0, off.stderr + off.stdout);
+      for (const i of [0, 1, 2, 3]) assert.deepEqual(journalOf(i).addons, {}, `node-${i} journal`);
     });
 
     function sbAddr(i: number): string {
