@@ -240,6 +240,11 @@ for (const era of ['1.20', '1.35'] as const) {
         assert.deepEqual([self.code, self.stderr], [2, 'mk8s-addons: error: disable --node names other nodes: node-0 is this node; to disable dns here and on every node, leave out --node\n']);
         const tree0 = tree(0);
         const tree1 = tree(1);
+        const tree2b = tree(2);
+        const dry = sb.cli(['disable', 'dns', '--node', 'node-2', '--dry-run', '--output', 'plain']);
+        assert.equal(dry.code, 0, dry.stderr + dry.stdout);
+        assert.match(dry.stdout, /^disable\/dns\/other-nodes: would undo dns's node steps on node-2$/m);
+        assert.deepEqual([tree(0), tree(1), tree(2)], [tree0, tree1, tree2b]);
         const off2 = sb.cli(['disable', 'dns', '--node', 'node-2', '--output', 'plain']);
         assert.equal(off2.code, 0, off2.stderr + off2.stdout);
         assert.match(off2.stdout, /^disable\/dns\/other-nodes: undone on node-2$/m);
