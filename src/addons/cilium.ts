@@ -120,8 +120,25 @@ async function clusterVersion(kubeconfig: string): Promise<string> {
   });
 }
 
+/**
+ * The vars cilium's node steps (`node: true` in its manifest) use: the agent CLI's name, whether it is
+ * copied out of a pod, the wrapper. The same for a run here and a node-local run for another node.
+ */
+async function ciliumNodeVars(node: AddonNode, version: string): Promise<{ agentCli: string; copyCli: boolean; wrapper: string }> {
+  // The agent's CLI is copied out of an agent pod; a sandbox that simulates this version's agent has no
+  // container to copy it from (its $SNAP_DATA/bin/cilium then runs the CLI in the pod).
+  const marker = await readSandboxMarker(node.paths);
+  const minor = (v: string | undefined) => v?.split('.').slice(0, 2).join('.');
+  const copyCli = !marker || minor(marker.realAgent) === minor(version);
+  const kubectl = (await resolveTool('kubectl', node.paths.snap)).path;
+  return { agentCli: agentCli(version), copyCli, wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl, kubeconfig: nodeFiles(node.paths).clientConfig }) };
+}
+
 export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
   const version = addon.version as string;
+  // Another node's fan-out runs only the node steps here: no values, lint, compatibility (the initiating
+  // node checked it, with its --force), render check, release state or Calico reads (no helm process).
+  if (node.nodeLocal) return { vars: await ciliumNodeVars(node, version) };
   const installedHubble = node.installed.hubble;
   const hubble = installedHubble ? { relay: true, ui: installedHubble.args.ui === true } : undefined;
   const files = nodeFiles(node.paths);
@@ -172,21 +189,14 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   const { problems } = unchanged ? { problems: [] } : await (early ?? render());
   assertRenderOk(`cilium ${version}`, problems);
 
-  // The agent's CLI is copied out of an agent pod; a sandbox that simulates this version's agent has no
-  // container to copy it from (its $SNAP_DATA/bin/cilium then runs the CLI in the pod).
-  const marker = await readSandboxMarker(node.paths);
-  const minor = (v: string | undefined) => v?.split('.').slice(0, 2).join('.');
-  const copyCli = !marker || minor(marker.realAgent) === minor(version);
   return {
     notes,
     vars: {
       values,
       postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,
       calicoObjects: calico,
-      wrapper: agentWrapper({ snapData: node.paths.snapData, version, kubectl: (await resolveTool('kubectl', node.paths.snap)).path, kubeconfig: files.clientConfig }),
       restartPods: !node.globals.noRestartPods,
-      agentCli: agentCli(version),
-      copyCli,
+      ...(await ciliumNodeVars(node, version)),
       // 1.8's crds/ holds only a monitoring.coreos.com/v1beta1 ServiceMonitor CRD (for Prometheus Operator),
       // which Kubernetes 1.22+ rejects; Cilium's own CRDs are registered by the agent and operator.
       skipCrds: compareVersions(version, '1.9.0') < 0,

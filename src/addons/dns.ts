@@ -22,7 +22,10 @@ import { PreconditionError, UsageError } from '../errors.js';
 
 const unquote = (v: string | undefined) => v?.replace(/^["']|["']$/g, '');
 
-/** What the cluster and kubelet have now: the parts a re-enable keeps when they are not given. */
+/**
+ * What the cluster and kubelet have now: the parts a re-enable keeps when they are not given. Node-local
+ * (another node's fan-out: only the kubelet steps) reads no Corefile: only the ConfigMap step uses it.
+ */
 async function liveDns(node: AddonNode, kubeletArgs: string) {
   const k = await connect(node.kubeconfig);
   const service = await readObject<{ apiVersion: string; kind: string; spec?: { clusterIP?: string } }>(k, {
@@ -30,11 +33,13 @@ async function liveDns(node: AddonNode, kubeletArgs: string) {
     kind: 'Service',
     metadata: { name: 'kube-dns', namespace: DNS_NAMESPACE },
   });
-  const configMap = await readObject<{ apiVersion: string; kind: string; data?: Record<string, string> }>(k, {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'coredns', namespace: DNS_NAMESPACE },
-  });
+  const configMap = node.nodeLocal
+    ? undefined
+    : await readObject<{ apiVersion: string; kind: string; data?: Record<string, string> }>(k, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'coredns', namespace: DNS_NAMESPACE },
+      });
   const clusterIp = service?.spec?.clusterIP;
   return {
     clusterIp: clusterIp && clusterIp !== 'None' ? clusterIp : undefined,
@@ -78,6 +83,9 @@ export async function prepareDns(addon: PlannedAddon, node: AddonNode): Promise<
       notes.push(`keeping DOMAIN ${domain}, kubelet's --cluster-domain`);
     }
   }
+  // Another node's fan-out runs only the kubelet steps here: their vars (the domain and DNS_IP above) are
+  // all it needs; the Corefile checks and CoreDNS's objects are the cluster-wide steps'.
+  if (node.nodeLocal) return { vars: { domain: dns.domain, dnsIp: dns.dnsIp } };
   const keepServers = given.servers === undefined && live.corefile !== undefined;
   // A Corefile CoreDNS would not load is said before anything changes (the edit checks again at its step).
   if (live.corefile !== undefined) assertCoreDnsLoads(parseCorefile(live.corefile, { source: 'configmap/coredns' }));

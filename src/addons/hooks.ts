@@ -30,6 +30,13 @@ export interface AddonNode {
   plan: Plan;
   /** Addons enabled on the node, from the journal. */
   installed: Readonly<Record<string, EnabledAddon>>;
+  /**
+   * Node-local mode (src/cluster/node-local.ts: another node's fan-out): only the addon's node steps
+   * run, so the hook computes only the vars those steps use (manifest steps with `node: true`), and
+   * skips what only cluster-wide steps use (values, lint, the render check, release state, Calico's
+   * objects, CoreDNS's objects). Default false.
+   */
+  nodeLocal?: boolean;
 }
 
 export interface PreparedAddon {

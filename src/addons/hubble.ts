@@ -11,6 +11,8 @@ import { ciliumPostRenderer } from '../cilium/post-render.js';
 import { compareVersions } from '../catalogue.js';
 
 export async function prepareHubble(addon: PlannedAddon, node: AddonNode): Promise<PreparedAddon> {
+  // No node steps: a node-local run for another node has nothing of hubble's to run (no values, no lint).
+  if (node.nodeLocal) return { vars: {} };
   // The release hubble upgrades is the one of the addon its manifest requires (cilium), as it will be
   // when this step runs: planned in the same run, or installed.
   const base = requiredAddon(node, node.manifest.requires[0] ?? '');

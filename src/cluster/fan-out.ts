@@ -7,7 +7,9 @@
  *
  * - check: each node runs the node steps as a dry-run (node-local mode, src/cluster/node-local.ts) and
  *   reports on its own Node object (annotation `mk8s-addons.io/node-check`, under a fresh nonce); the
- *   step is satisfied when no node would change, else it names the drifted nodes and their phases;
+ *   step is satisfied when no node would change, else it names the drifted nodes and their phases; a
+ *   node where an earlier fan-out step of this run enabled the addon is not asked again (it converges:
+ *   its converge run checks each step before it changes it), one node-local process per step, not two;
  * - apply: the drifted nodes, in parallel, converge (node-local enable of the steps so far: each node
  *   checks before it changes, journals in its own journal, restarts only what changed, and rolls its own
  *   run back when a step fails there); a node that fails or cannot be reached fails the step, naming it;
@@ -78,7 +80,7 @@ export async function readReports(ctx: StepContext, names: readonly string[]): P
 }
 
 /** One fan-out step after a run of node steps: `steps` are the addon's node steps up to here. */
-function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[]): Step {
+function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>): Step {
   const phase = `enable/${addon.name}/other-nodes-${index}`;
   let drifted: { name: string; enabled: boolean }[] | undefined;
   return {
@@ -88,12 +90,21 @@ function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: s
     checksEarlierSteps: true,
     description: `Node steps ${segment[0]}${segment.length > 1 ? ` … ${segment[segment.length - 1]}` : ''} on ${nodes.map((n) => n.name).join(', ')}, through their cluster agents`,
     async check(ctx): Promise<CheckResult> {
+      // A node an earlier fan-out step of this run converged, the addon new there, has not had these
+      // steps yet: it converges without a check run of its own (one node-local process instead of two;
+      // its converge run checks each step before it changes it). Every other node is asked.
+      const asked = nodes.filter((n) => !converging.has(n.name));
       const nonce = randomBytes(8).toString('hex');
-      await onNodes(ctx, nodes, { action: 'check', spec, addon: addon.name, steps, nonce }, phase);
-      const reports = await readReports(ctx, nodes.map((n) => n.name));
+      if (asked.length) await onNodes(ctx, asked, { action: 'check', spec, addon: addon.name, steps, nonce }, phase);
+      const reports = asked.length ? await readReports(ctx, asked.map((n) => n.name)) : new Map<string, NodeCheckReport | undefined>();
       const lines: string[] = [];
       drifted = [];
       for (const n of nodes) {
+        if (converging.has(n.name)) {
+          drifted.push({ name: n.name, enabled: false });
+          lines.push(`${n.name}: ${segment.join(', ')} (${addon.name} is new there in this run)`);
+          continue;
+        }
         const r = reports.get(n.name);
         if (!r || r.nonce !== nonce) throw new StepError(`node ${n.name} ran the check but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase });
         if (r.changes.length) {
@@ -111,6 +122,7 @@ function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: s
     async apply(ctx, record) {
       const names = record.nodes as string[];
       await onNodes(ctx, nodes.filter((n) => names.includes(n.name)), { action: 'enable', spec, addon: addon.name, steps }, phase);
+      for (const f of record.fresh as string[]) converging.add(f);
       ctx.note(`converged ${names.join(', ')}`);
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),
@@ -160,6 +172,8 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
   const sofar: string[] = [];
   let segment: string[] = [];
   let index = 0;
+  // Nodes where this run's fan-out steps enabled the addon (shared by the addon's fan-out steps of this run).
+  const converging = new Set<string>();
   for (const [i, step] of built.entries()) {
     const planned = addon.steps[i];
     out.push(step);
@@ -169,7 +183,7 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
     }
     const next = addon.steps[i + 1];
     if (segment.length && !next?.node) {
-      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes));
+      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging));
       segment = [];
     }
   }

@@ -161,7 +161,7 @@ export async function withNodeSession<T>(
         const cluster = only || command !== 'enable' ? undefined : (await clusterNodesFor(paths, kubeconfig, opts.nodes)).picked;
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
-          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons });
+          prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons, nodeLocal: only !== undefined });
         // Hooks only read. A dry-run recovers nothing first, so every addon's hook starts now, side by side
         // (their helm and API calls wait while the rest loads), and the engine takes them in plan order; a
         // real run prepares each addon when the engine builds it, after recovering an interrupted run.

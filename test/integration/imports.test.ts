@@ -4,12 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { useSandbox } from '../support/sandbox.js';
 import { spawnSync } from 'node:child_process';
 import { CLI, ROOT } from '../support/cli.js';
+import { encodeNodeRequest } from '../../src/cluster/payload.js';
 
 const sandbox = useSandbox('1.35', { name: 'imports' });
 
@@ -67,4 +68,32 @@ test('a cilium dry-run checks its render in this process: no post-renderer proce
     error?.message,
     `the rendered cilium 1.8.13 chart does not fit MicroK8s: DaemonSet cilium: hostPath /opt/cni/bin (volume cni-path) is the stock path; on MicroK8s it is ${snapData}/opt/cni/bin; DaemonSet cilium: no hostPath ${snapData}/opt/cni/bin (the CNI bin dir, cni.binPath); drop the --set / -f values that change these paths or settings`,
   );
+});
+
+test('a node-local run of cilium (another node\'s fan-out) runs no helm: only the node steps\' vars, no render check, no release read', () => {
+  const sb = sandbox();
+  const dir = mkdtempSync(path.join(tmpdir(), 'mk8s-spawns-'));
+  try {
+    const file = path.join(dir, 'spawns.txt');
+    const programs = (args: string[]) => {
+      writeFileSync(file, '');
+      const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'test', 'support', 'record-spawns.mjs'), CLI, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, ...sb.env, MK8S_RECORD_SPAWNS: file, NO_COLOR: '1' },
+      });
+      return { ...r, helm: readFileSync(file, 'utf8').split('\n').filter((p) => /^helm/.test(path.basename(p))) };
+    };
+    // The recording sees helm where it runs: a dry-run here reads the release with it.
+    const here = programs(['enable', 'cilium', '--dry-run', '--output', 'json']);
+    assert.equal(here.status, 0, here.stderr);
+    assert.ok(here.helm.length > 0, 'a cilium dry-run runs helm');
+    // What the cluster agent's addon enable runs on a node: our repository's hook with the encoded request.
+    const request = encodeNodeRequest({ action: 'check', spec: ['cilium'], addon: 'cilium', steps: ['allow-privileged', 'containerd-cilium-sock'], nonce: 'imports-test' });
+    const node = programs(['microk8s-repo', 'hook', 'enable', ...request.split(':')]);
+    assert.equal(node.status, 0, node.stderr);
+    assert.equal(node.stdout, 'node-0: would change enable/helm3/binary, enable/cilium/containerd-cilium-sock\n');
+    assert.deepEqual(node.helm, [], 'a node-local run starts no helm process');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
