@@ -6,7 +6,7 @@
 // with the share of the fan-out steps (enable/*/other-nodes-*) in it. Ratios only, no timed assertion.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { cli, eventsOf, fmt, log, median, sandboxUp, summary } from './lib.mjs';
+import { cli, eventsOf, fmt, log, median, rotatingRounds, sandboxUp, summary } from './lib.mjs';
 
 export async function benchCluster({ nodes = [1, 3, 10], rounds = 1, version = 'cilium' } = {}) {
   const wall = new Map(nodes.map((n) => [n, []]));
@@ -38,19 +38,18 @@ export async function benchCluster({ nodes = [1, 3, 10], rounds = 1, version = '
       sb.down();
     }
   };
-  for (let round = 0; round < rounds; round++) {
-    const order = nodes.map((_, i) => nodes[(i + round) % nodes.length]);
-    const got = new Map();
-    for (const n of order) {
-      log(`cluster: round ${round + 1}/${rounds}, ${n} node(s)`);
-      const x = await enableOn(n);
-      got.set(n, x);
+  await rotatingRounds({
+    nodes,
+    rounds,
+    label: 'cluster',
+    measure: enableOn,
+    record: (n, x) => {
       wall.get(n).push(x.ms);
       fanOut.get(n).push(x.fan);
       log(`cluster: ${n} node(s): ${fmt(x.ms, 0)} ms, fan-out steps ${fmt(x.fan, 0)} ms`);
-    }
-    for (const n of nodes) ratio.get(n).push(got.get(n).ms / got.get(nodes[0]).ms);
-  }
+    },
+    ratio: (n, x, first) => ratio.get(n).push(x.ms / first.ms),
+  });
   const rows = nodes.map((n) => ({
     section: '7 cluster',
     name: `enable ${version} on ${n} MicroK8s node(s): wall time`,

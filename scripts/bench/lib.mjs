@@ -66,6 +66,26 @@ export async function alternate({ pairs, budgetMs, mine, theirs, onPair }) {
   return out;
 }
 
+/**
+ * Rounds over node counts, each round starting one count later (so no count is always first on a warm or
+ * cold machine): calls `measure(n)` for each count and `record(n, result)`; then `ratio(n, result,
+ * first)` with the round's result for the first count. Stops after `rounds`, or after the first round
+ * once `until` (a time) has passed.
+ */
+export async function rotatingRounds({ nodes, rounds, until = Infinity, label, measure, record, ratio }) {
+  for (let round = 0; round < rounds && (round < 1 || Date.now() < until); round++) {
+    const order = nodes.map((_, i) => nodes[(i + round) % nodes.length]);
+    const got = new Map();
+    for (const n of order) {
+      log(`${label}: round ${round + 1}/${rounds}, ${n} node(s)`);
+      const x = await measure(n);
+      got.set(n, x);
+      record(n, x);
+    }
+    for (const n of nodes) ratio(n, got.get(n), got.get(nodes[0]));
+  }
+}
+
 export const summary = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
 
 // ------------------------------------------------------------------------------------------ processes

@@ -7,7 +7,7 @@
 // - requests by client, through a counting proxy (lib.mjs countingProxy) in a separate pass: mk8s-addons'
 //   own client, helm and kubectl. These must not grow with the number of nodes.
 import path from 'node:path';
-import { apiserverRequests, countingProxy, cli, eventsOf, fmt, log, median, sandboxUp, summary } from './lib.mjs';
+import { apiserverRequests, countingProxy, cli, eventsOf, fmt, log, median, rotatingRounds, sandboxUp, summary } from './lib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,21 +42,22 @@ export async function benchScale({ nodes = [1, 10, 50], rounds = 2, version = 'c
       sb.down();
     }
   };
-  for (let round = 0; round < rounds && (round < 1 || Date.now() < until); round++) {
-    const order = nodes.map((_, i) => nodes[(i + round) % nodes.length]);
-    const got = new Map();
-    for (const n of order) {
-      log(`scale: round ${round + 1}/${rounds}, ${n} node(s)`);
-      const x = await enableOn(n);
-      got.set(n, x);
+  await rotatingRounds({
+    nodes,
+    rounds,
+    until,
+    label: 'scale',
+    measure: enableOn,
+    record: (n, x) => {
       wall.get(n).push(x.ms);
       requests.get(n).push(x.requests);
       idleRates.get(n).push(x.rate * 1000);
       rolloutMs.get(n).push(x.rollout);
       log(`scale: ${n} node(s): ${fmt(x.ms, 0)} ms, ${fmt(x.requests, 0)} requests over idle (idle ${fmt(x.rate * 1000, 1)}/s)`);
-    }
-    for (const n of nodes) wallRatio.get(n).push(got.get(n).ms / got.get(nodes[0]).ms);
-  }
+    },
+    ratio: (n, x, first) => wallRatio.get(n).push(x.ms / first.ms),
+  });
+
 
   // The counting pass: who makes the requests (one enable per node count, through the proxy).
   const byClient = new Map();
