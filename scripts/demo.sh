@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 layout="${DEMO_LAYOUT:-1.20}"
 output="${DEMO_OUTPUT:-plain}"
-cli=(node dist/src/cli.js)
-[ -f dist/src/cli.js ] || npm run build
+# The CLI as it ships (package.json's bin: the bundle of dist/src), rebuilt when missing or stale.
+cli=(node dist/bundle/src/cli.js)
+{ [ -f dist/bundle/src/cli.js ] && node scripts/bundle.mjs --check >/dev/null 2>&1; } || npm run build
 
 echo "== control plane binaries (built once from Go modules, then cached)"
 bash scripts/build-control-plane.sh --quiet >/dev/null
