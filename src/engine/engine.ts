@@ -67,7 +67,7 @@ async function undoSteps(ex: Executor, recorder: JournalRecorder, listr: Promise
       const did = await kindImpl(s.kind).undo(ctx, s.record);
       failed.delete(s);
       if (recorder.journal.operation) {
-        recorder.drop(s);
+        recorder.drop(s, [...ex.pending.keys()]);
         journalError = await recorder.trySave();
       }
       if (did !== false) ex.stats.changed++;
@@ -135,6 +135,8 @@ async function recoverInterrupted(recorder: JournalRecorder, opts: EngineOptions
   const listr = loadListr();
   const ex = executorFor(opts, 'recover');
   opts.sink.note('recover', `an earlier run (pid ${op.pid}: ${op.command}, started ${op.startedAt}) was interrupted; ${op.type === 'enable' ? 'rolling back its' : 'finishing its'} ${op.steps.length} step(s)`);
+  // Restarts that steps it had already undone asked for, and that it did not live to do.
+  for (const daemon of op.restarts ?? []) ex.pending.set(daemon, [...(ex.pending.get(daemon) ?? []), 'recover']);
   if (op.type === 'enable') {
     await undoSteps(ex, recorder, listr, op.steps, 'recover: undo');
   } else {
@@ -274,7 +276,7 @@ function undoTask(ex: Executor, recorder: JournalRecorder, s: OperationStep, pha
       if (ex.ctx.signal.aborted) throw new StepError(`interrupted; ${again}`, { phase });
       ex.opts.sink.step({ phase, status: 'started', changed: false });
       ex.crashIfAsked(phase, 'before');
-      await ex.undoStep(s, phase, () => recorder.undone(s));
+      await ex.undoStep(s, phase, () => recorder.undone(s, [...ex.pending.keys()]));
       after?.();
     },
   };
@@ -358,7 +360,8 @@ const RESTORE_PREFIX = 'reset/restore/';
 /** Reset's restarts: running daemons only, each saying which of the restored files it reads. */
 function resetRestarts(steps: readonly OperationStep[]): RestartOptions {
   const rels = (daemon: string) => steps.filter((s) => (s.record.restarts as string[] | undefined)?.includes(daemon)).map((s) => s.phase.slice(RESTORE_PREFIX.length));
-  return { onlyActive: true, phase: 'reset/restarts', say: (daemon) => `restarted ${daemon} (${rels(daemon).join(', ')} restored)` };
+  // A daemon owed by an interrupted reset's earlier restores has none of them left in `steps`.
+  return { onlyActive: true, phase: 'reset/restarts', say: (daemon) => (rels(daemon).length > 0 ? `restarted ${daemon} (${rels(daemon).join(', ')} restored)` : `restarted ${daemon}`) };
 }
 
 /**

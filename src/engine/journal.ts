@@ -48,6 +48,11 @@ export interface Operation {
   steps: OperationStep[];
   /** disable: the addons being disabled. */
   addons?: string[];
+  /**
+   * Daemons that steps already undone by this operation asked to restart, not restarted yet: a run killed
+   * between an undo and the restarts leaves them here, and the run that finishes the operation restarts them.
+   */
+  restarts?: string[];
 }
 
 export interface Journal {
@@ -163,6 +168,7 @@ export function journalProblem(data: Json): string | undefined {
     const p = stepsProblem(op.steps, 'operation.steps', true);
     if (p) return p;
     if (op.addons !== undefined && !(Array.isArray(op.addons) && op.addons.every(isString))) return 'operation.addons is not a list of addon names';
+    if (op.restarts !== undefined && !(Array.isArray(op.restarts) && op.restarts.every(isString))) return 'operation.restarts is not a list of daemon names';
   }
   if (!isObject(data.snapshot)) return `snapshot is ${data.snapshot === undefined ? 'missing' : describe(data.snapshot)}, not an object`;
   for (const [rel, st] of Object.entries(data.snapshot)) {

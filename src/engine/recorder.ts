@@ -83,15 +83,22 @@ export class JournalRecorder implements StepRecorder {
     await this.save();
   }
 
-  /** A step leaves the operation (not saved: see `undone`). */
-  drop(step: OperationStep): void {
+  /**
+   * A step leaves the operation (not saved: see `undone`). `restarts`: the daemons asked to restart and not
+   * restarted yet (this undo's included), recorded with it, so that a run killed before the restarts does
+   * not lose them.
+   */
+  drop(step: OperationStep, restarts: readonly string[]): void {
     const op = this.journal.operation;
-    if (op) op.steps = op.steps.filter((x) => x !== step && !(x.phase === step.phase && x.addon === step.addon));
+    if (!op) return;
+    op.steps = op.steps.filter((x) => x !== step && !(x.phase === step.phase && x.addon === step.addon));
+    if (restarts.length > 0) op.restarts = [...restarts];
+    else delete op.restarts;
   }
 
-  /** A step of the operation is undone: it leaves the operation, saved. */
-  async undone(step: OperationStep): Promise<void> {
-    this.drop(step);
+  /** A step of the operation is undone: it leaves the operation, with the restarts still owed; saved. */
+  async undone(step: OperationStep, restarts: readonly string[]): Promise<void> {
+    this.drop(step, restarts);
     await this.save();
   }
 

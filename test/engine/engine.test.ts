@@ -158,6 +158,38 @@ test(
 );
 
 
+for (const era of ['1.20', '1.35'] as const) {
+  test(
+    `${era}: a disable killed after undoing args but before its restarts: the next run does the restarts it owed`,
+    withNode(era, (n) => {
+      oldContainerdTemplate(n.snapData);
+      const pristine = nodeTree(n);
+      const restarts = (from: number) => serviceLog(n).slice(from).filter((e) => e.action === 'restart').map((e) => e.daemon).sort();
+      // What a disable that is not interrupted restarts.
+      assert.equal(cli(n, ['enable', 'netdemo']).code, 0);
+      let mark = serviceLog(n).length;
+      assert.equal(cli(n, ['disable', 'netdemo']).code, 0);
+      const wanted = restarts(mark);
+      assert.deepEqual(wanted, era === '1.20' ? ['apiserver', 'kubelet'] : ['kubelite']);
+
+      assert.equal(cli(n, ['enable', 'netdemo']).code, 0);
+      mark = serviceLog(n).length;
+      // Undone newest first: kubelet-domain is undone (kubelet owed a restart), then killed before apiserver-flag.
+      const killed = cli(n, ['disable', 'netdemo'], { MK8S_ADDONS_CRASH_AT: 'disable/netdemo/apiserver-flag:before' });
+      assert.equal(killed.code, null);
+      assert.deepEqual(restarts(mark), [], 'killed before any restart');
+      const journal = JSON.parse(readFileSync(path.join(n.snapData, 'var', 'mk8s-addons', 'journal.json'), 'utf8'));
+      assert.deepEqual([journal.operation.type, journal.operation.steps.map((s: { phase: string }) => s.phase), journal.operation.restarts], ['disable', ['enable/netdemo/apiserver-flag'], [era === '1.20' ? 'kubelet' : 'kubelite']]);
+
+      const next = cli(n, ['disable', 'netdemo']);
+      assert.equal(next.code, 0, next.stdout);
+      assert.ok(jsonEvents(next.stdout).some((e) => e.phase === 'recover' && /was interrupted; finishing its 1 step\(s\)$/.test(String(e.message))));
+      assert.deepEqual(restarts(mark), wanted, 'the interrupted disable and the run that finished it restart what one disable restarts');
+      assert.deepEqual(nodeTree(n), pristine);
+    }),
+  );
+}
+
 test(
   'the lock: a second operation waits, then exits 3 naming the holder; a dead holder is taken over',
   withNode('1.35', async (n) => {
