@@ -2,7 +2,7 @@
  * What a run on a node loads: a dry-run and a no-op re-run only read the cluster, over plain HTTPS, and
  * must not import @kubernetes/client-node (0.8 s); a run that changes the cluster does.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,12 +44,12 @@ test('dry-run and no-op re-run read over HTTPS; only a change loads the Kubernet
   assert.equal(sb.cli(['disable', 'dns']).code, 0);
 });
 
-test('a cilium dry-run checks its render in this process: no post-renderer process, no Kubernetes client, no template engine once its values are cached', () => {
+test('a cilium dry-run checks its render in this process: no post-renderer process, no Kubernetes client, no template engine once its values are cached', (t) => {
   const sb = sandbox();
   // NODE_OPTIONS too, so that a Node child (the post-renderer helm would run) records into the same file.
   // A check cache of its own, empty, so that the first run renders (the second may use its kept verdict).
   const checks = mkdtempSync(path.join(tmpdir(), 'mk8s-checks-'));
-  after(() => rmSync(checks, { recursive: true, force: true }));
+  t.after(() => rmSync(checks, { recursive: true, force: true }));
   const env = { ...process.env, ...sb.env, MK8S_ADDONS_CHECK_CACHE: checks, NODE_OPTIONS: `--import=${path.join(ROOT, 'test', 'support', 'record-imports.mjs')}` } as NodeJS.ProcessEnv;
   const args = ['enable', 'cilium:v1.8', '--dry-run', '--force', '--output', 'json'];
   for (const run of ['first', 'second'] as const) {
