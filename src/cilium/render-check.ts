@@ -16,11 +16,10 @@
  * so that the release Helm records is the rewritten one.
  */
 import yaml from 'js-yaml';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { helmTemplateCommand, template, valuesFileText, type HelmContext } from '../adapters/helm.js';
 import { checkCacheDir, codeOf, digestOf, fileIdentity, readVerdict, writeVerdict } from '../adapters/derived-cache.js';
-import { readText } from '../adapters/fs.js';
-import { packagePath } from '../adapters/package-files.js';
 import { UsageError } from '../errors.js';
 import { readChartArchive } from './chart-archive.js';
 import { HELM_YAML_SCHEMA, isTable, type HelmValues } from './helm-values.js';
@@ -168,15 +167,16 @@ export async function renderCheck(ctx: HelmContext, p: RenderCheckParams): Promi
  * (release, namespace, chart path, --kube-version); the values file's exact text; helm's own settings from
  * the environment (HELM_*); the rewrites and what is expected; the code of the check (this module,
  * post-render, helm-values, the helm adapter), the YAML parser's version and Node's. Undefined when one
- * of them cannot be known (helm not given as a path, no js-yaml package file): such a check is not kept.
+ * of them cannot be known (helm not given as a path, js-yaml's package.json not found): such a check is not kept.
  */
 export async function renderVerdictKey(ctx: HelmContext, p: RenderCheckParams): Promise<string | undefined> {
   if (!path.isAbsolute(ctx.helm)) return undefined;
-  const yamlPackage = await readText(packagePath('node_modules', 'js-yaml', 'package.json'));
-  if (yamlPackage === undefined) return undefined;
+  // Synchronous but for the chart (already read by the lint): the key is on the way to `helm template`.
   let helmId: string;
+  let yamlVersion: string;
   try {
     helmId = fileIdentity(ctx.helm);
+    yamlVersion = String((createRequire(import.meta.url)('js-yaml/package.json') as { version: unknown }).version);
   } catch {
     return undefined;
   }
@@ -193,7 +193,7 @@ export async function renderVerdictKey(ctx: HelmContext, p: RenderCheckParams): 
     JSON.stringify(helmEnv),
     JSON.stringify(p.rewrites ?? []),
     JSON.stringify(p.expect),
-    yamlPackage,
+    yamlVersion,
     process.version,
     ...codeOf(import.meta.url, new URL('./post-render.js', import.meta.url).href, new URL('./helm-values.js', import.meta.url).href, new URL('../adapters/helm.js', import.meta.url).href),
   ]);
