@@ -17,7 +17,10 @@ for (let i = 0; i < runs; i++) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mk8s-idle-'));
   try {
     const args = ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval', '100', CLI, 'enable', 'cilium:v1.8', '--dry-run', '--force', '--output', 'json'];
-    await timed(process.execPath, args, { env: cleanEnv({ MK8S_ADDONS_CHECK_CACHE: path.join(dir, 'checks') }) });
+    const r = await timed(process.execPath, args, { env: cleanEnv({ MK8S_ADDONS_CHECK_CACHE: path.join(dir, 'checks') }) });
+    if (!r.stdout.includes('"type":"result","ok":true') || !r.stdout.includes('"dryRun":true') || r.stdout.includes('"type":"plan"') === false) {
+      throw new Error(`not a dry-run on a node (give SNAP, SNAP_DATA, SNAP_COMMON, KUBECONFIG of one): ${r.stdout.slice(-300)}`);
+    }
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     const p = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
     const nodes = new Map(p.nodes.map((n) => [n.id, n]));
