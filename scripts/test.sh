@@ -18,4 +18,9 @@ node scripts/bundle.mjs
 echo "== lint"
 npx eslint .
 echo "== tests"
+# The render check's kept verdicts (src/cilium/render-check.ts) in a folder of this run's own: the tests
+# start with none, and leave none in ~/.cache.
+MK8S_ADDONS_CHECK_CACHE="$(mktemp -d)"
+export MK8S_ADDONS_CHECK_CACHE
+trap 'rm -rf "$MK8S_ADDONS_CHECK_CACHE"' EXIT
 node --test --test-reporter=spec --test-concurrency=1 dist/test/

@@ -8,8 +8,13 @@ On a machine whose CPUs other work keeps busy, wall times mostly measure the nei
 Python.
 
   python3 scripts/bench/cpu-ab.py [--runs 20] NAME=PATH/TO/cli.js [NAME=PATH/TO/cli.js ...]
+
+Each CLI runs twice per round: NAME/cold with its check cache (MK8S_ADDONS_CHECK_CACHE, a folder of its
+own) emptied before the run, so its render check runs `helm template`, and NAME/warm with the cache kept,
+so a CLI that keeps the render check's verdict runs no `helm template` (a CLI that keeps none: the same
+work twice). Cold is the planning row as defined.
 """
-import json, os, statistics, subprocess, sys, time
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELM = os.path.join(ROOT, 'vendor', 'bin', 'helm')
@@ -38,8 +43,15 @@ def main(argv):
             _, status, ru = os.wait4(p.pid, 0)
             return (time.perf_counter() - t0) * 1000, (ru.ru_utime + ru.ru_stime) * 1000, status, out
 
-        def dry_run(cli):
+        caches = tempfile.mkdtemp(prefix='cpu-ab-checks-')
+
+        def dry_run(cli, name, cold):
+            cache = os.path.join(caches, name)
+
             def go():
+                if cold:
+                    shutil.rmtree(cache, ignore_errors=True)
+                env['MK8S_ADDONS_CHECK_CACHE'] = cache
                 wall, cpu, status, out = run(['node', cli] + DRY_RUN)
                 if status != 0 or b'"type":"result","ok":true' not in out:
                     raise SystemExit(f'cpu-ab: {cli} did not end with an ok result: {out[-300:]!r}')
@@ -53,7 +65,10 @@ def main(argv):
                 raise SystemExit('cpu-ab: helm template failed')
             return w1 + w2, c1 + c2
 
-        sides = {name: dry_run(os.path.abspath(cli)) for name, cli in clis}
+        sides = {}
+        for name, cli in clis:
+            sides[f'{name}/cold'] = dry_run(os.path.abspath(cli), name, True)
+            sides[f'{name}/warm'] = dry_run(os.path.abspath(cli), name, False)
         sides['baseline'] = baseline
         names = list(sides)
         for n in names:  # warm-up: caches, page cache
@@ -67,10 +82,11 @@ def main(argv):
                 res[n][1].append(cpu)
         bw, bc = statistics.median(res['baseline'][0]), statistics.median(res['baseline'][1])
         print(f'{runs} rounds, sides in alternating order; load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end')
-        print(f'{"side":12} {"wall ms":>8} {"ratio":>6}  {"CPU ms":>7} {"ratio":>6}')
+        print(f'{"side":14} {"wall ms":>8} {"ratio":>6}  {"CPU ms":>7} {"ratio":>6}')
         for n in names:
             w, c = statistics.median(res[n][0]), statistics.median(res[n][1])
-            print(f'{n:12} {w:8.0f} {w / bw:5.2f}x  {c:7.0f} {c / bc:5.2f}x')
+            print(f'{n:14} {w:8.0f} {w / bw:5.2f}x  {c:7.0f} {c / bc:5.2f}x')
+        shutil.rmtree(caches, ignore_errors=True)
     finally:
         holder.stdin.close()
         holder.wait()

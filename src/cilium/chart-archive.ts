@@ -66,11 +66,22 @@ export function chartFilesFromTgz(tgz: Buffer): ChartFiles {
   return out;
 }
 
-/** The packaged chart's bytes, or a PreconditionError saying how to restore the bundled charts. */
+const archives = new Map<string, Promise<Buffer>>();
+
+/**
+ * The packaged chart's bytes (read once per process: the lint and the render check's key both need
+ * them), or a PreconditionError saying how to restore the bundled charts.
+ */
 export function readChartArchive(chartPath: string): Promise<Buffer> {
-  return readFile(chartPath).catch((err: NodeJS.ErrnoException) => {
-    throw new PreconditionError(`cannot read chart ${chartPath}: ${err.code ?? err.message}; restore the bundled charts with node scripts/fetch-charts.mjs`);
-  });
+  let bytes = archives.get(chartPath);
+  if (!bytes) {
+    bytes = readFile(chartPath).catch((err: NodeJS.ErrnoException) => {
+      archives.delete(chartPath);
+      throw new PreconditionError(`cannot read chart ${chartPath}: ${err.code ?? err.message}; restore the bundled charts with node scripts/fetch-charts.mjs`);
+    });
+    archives.set(chartPath, bytes);
+  }
+  return bytes;
 }
 
 const cache = new Map<string, Promise<ChartFiles>>();

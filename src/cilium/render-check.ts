@@ -16,8 +16,12 @@
  * so that the release Helm records is the rewritten one.
  */
 import yaml from 'js-yaml';
-import { template, type HelmContext } from '../adapters/helm.js';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { helmTemplateCommand, template, valuesFileText, type HelmContext } from '../adapters/helm.js';
+import { checkCacheDir, codeOf, digestOf, fileIdentity, readVerdict, writeVerdict } from '../adapters/derived-cache.js';
 import { UsageError } from '../errors.js';
+import { readChartArchive } from './chart-archive.js';
 import { HELM_YAML_SCHEMA, isTable, type HelmValues } from './helm-values.js';
 import { hostPathsOf, rewriteHostPaths, type HostPathRewrite } from './post-render.js';
 
@@ -155,6 +159,58 @@ export async function renderCheck(ctx: HelmContext, p: RenderCheckParams): Promi
     return { manifests: rendered, problems: [{ object: 'hostPath rewrite', message: (err as Error).message }] };
   }
   return { manifests, problems: checkRenderedManifests(manifests, p.expect) };
+}
+
+/**
+ * The cache key of a render check's verdict: the sha256 of everything the verdict depends on: the chart's
+ * exact bytes; the helm binary (its identity: path, inode, size, mtime, ctime) and the helm command line
+ * (release, namespace, chart path, --kube-version); the values file's exact text; helm's own settings from
+ * the environment (HELM_*); the rewrites and what is expected; the code of the check (this module,
+ * post-render, helm-values, the helm adapter), the YAML parser's version and Node's. Undefined when one
+ * of them cannot be known (helm not given as a path, js-yaml's package.json not found): such a check is not kept.
+ */
+export async function renderVerdictKey(ctx: HelmContext, p: RenderCheckParams): Promise<string | undefined> {
+  if (!path.isAbsolute(ctx.helm)) return undefined;
+  // Synchronous but for the chart (already read by the lint): the key is on the way to `helm template`.
+  let helmId: string;
+  let yamlVersion: string;
+  try {
+    helmId = fileIdentity(ctx.helm);
+    yamlVersion = String((createRequire(import.meta.url)('js-yaml/package.json') as { version: unknown }).version);
+  } catch {
+    return undefined;
+  }
+  const command = helmTemplateCommand(ctx, { release: 'cilium', chart: p.chart, namespace: CILIUM_NAMESPACE, valuesFiles: ['values.json'], kubeVersion: p.kubeVersion });
+  const helmEnv = Object.entries(ctx.env ?? process.env)
+    .filter(([k]) => k.startsWith('HELM_'))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return digestOf([
+    'cilium render check',
+    await readChartArchive(p.chart),
+    helmId,
+    JSON.stringify(command),
+    valuesFileText(p.values),
+    JSON.stringify(helmEnv),
+    JSON.stringify(p.rewrites ?? []),
+    JSON.stringify(p.expect),
+    yamlVersion,
+    process.version,
+    ...codeOf(import.meta.url, new URL('./post-render.js', import.meta.url).href, new URL('./helm-values.js', import.meta.url).href, new URL('../adapters/helm.js', import.meta.url).href),
+  ]);
+}
+
+/**
+ * renderCheck, or its verdict kept from an earlier run with exactly the same inputs (renderVerdictKey):
+ * a render that passed is kept in `cacheDir` (default checkCacheDir()), so the same check again runs no
+ * `helm template`. A render with problems is never kept: it is rendered again, and reported in full.
+ */
+export async function renderCheckCached(ctx: HelmContext, p: RenderCheckParams, cacheDir: string = checkCacheDir()): Promise<{ problems: RenderProblem[]; cached: boolean }> {
+  const key = await renderVerdictKey(ctx, p);
+  const kept = key === undefined ? undefined : readVerdict<{ problems?: unknown }>(cacheDir, key);
+  if (Array.isArray(kept?.problems) && kept.problems.length === 0) return { problems: [], cached: true };
+  const { problems } = await renderCheck(ctx, p);
+  if (key !== undefined && problems.length === 0) writeVerdict(cacheDir, key, { problems, chart: path.basename(p.chart), kubeVersion: p.kubeVersion ?? null });
+  return { problems, cached: false };
 }
 
 /** Nothing has changed on the node yet, so problems are a usage error: the values move what must stay. */

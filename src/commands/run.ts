@@ -175,15 +175,22 @@ export async function withNodeSession<T>(
         }
         await ensureKinds(thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind as StepKind)));
         const kctx = { paths, layout };
+        // An addon's notes are said once its hook's verdict (cilium's render check) passed, in plan order:
+        // the output is the same as when the hook returned only after it.
+        let previous: Promise<void> = Promise.resolve();
         return command === 'enable'
           ? runEnable(
               thePlan,
               async (addon) => {
                 const prepared = await (early.get(addon.name) ?? prepare(addon));
-                for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
+                const ready = previous.then(() => prepared.verdict).then(() => {
+                  for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
+                });
+                ready.catch(() => undefined);
+                previous = ready;
                 const steps = buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
                 if (cluster?.length) await ensureKinds(['node-fanout']);
-                return cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest) : steps;
+                return { steps: cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest) : steps, ready };
               },
               engine,
             )

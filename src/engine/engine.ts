@@ -149,8 +149,24 @@ async function recoverInterrupted(recorder: JournalRecorder, opts: EngineOptions
   if (op.type === 'reset') await recorder.forgetSnapshotIfClean();
 }
 
+/** An addon's built steps, and what must hold before any step of the run is reported or applied. */
+export interface BuiltAddon {
+  steps: Step[];
+  /**
+   * Resolves once the checks of the addon's inputs still running at build time passed (cilium's render
+   * check), rejects with their refusal. The engine waits for every addon's, in plan order, before the
+   * first step; a dry-run checks the steps meanwhile.
+   */
+  ready?: Promise<void>;
+}
+
 /** Builds the steps of a plan (the kinds' factories) with the addon's resolved parameters. */
-export type StepBuilder = (addon: PlannedAddon) => Promise<Step[]>;
+export type StepBuilder = (addon: PlannedAddon) => Promise<BuiltAddon>;
+
+/** Waits for each in order: the first (in plan order) that fails is the error, as if each were awaited at build. */
+async function allReady(ready: readonly Promise<void>[]): Promise<void> {
+  for (const r of ready) await r;
+}
 
 /** Downgrades are refused before anything is touched (--force allows them). */
 function refuseDowngrades(plan: Plan, journal: Journal, force: boolean): void {
@@ -173,11 +189,21 @@ export async function runEnable(plan: Plan, build: StepBuilder, opts: EngineOpti
   // listr2 loads while the hooks run.
   const listr = loadListr();
   const built: { addon: PlannedAddon; steps: Step[] }[] = [];
+  const ready: Promise<void>[] = [];
   for (const addon of plan.addons) {
-    const steps = await build(addon);
-    built.push({ addon, steps });
-    ex.checkEarly(steps);
+    const b = await build(addon).catch(async (err: unknown) => {
+      // An earlier addon's refusal comes first, as when each was awaited in turn.
+      await allReady(ready);
+      throw err;
+    });
+    built.push({ addon, steps: b.steps });
+    if (b.ready) {
+      b.ready.catch(() => undefined);
+      ready.push(b.ready);
+    }
+    ex.checkEarly(b.steps);
   }
+  await allReady(ready);
 
   const addonsAtStart = JSON.stringify(recorder.journal.addons);
   const changedBy = new Map<string, number>();

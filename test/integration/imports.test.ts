@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { useSandbox } from '../support/sandbox.js';
@@ -44,10 +44,13 @@ test('dry-run and no-op re-run read over HTTPS; only a change loads the Kubernet
   assert.equal(sb.cli(['disable', 'dns']).code, 0);
 });
 
-test('a cilium dry-run checks its render in this process: no post-renderer process, no Kubernetes client, no template engine once its values are cached', () => {
+test('a cilium dry-run checks its render in this process: no post-renderer process, no Kubernetes client, no template engine once its values are cached', (t) => {
   const sb = sandbox();
   // NODE_OPTIONS too, so that a Node child (the post-renderer helm would run) records into the same file.
-  const env = { ...process.env, ...sb.env, NODE_OPTIONS: `--import=${path.join(ROOT, 'test', 'support', 'record-imports.mjs')}` } as NodeJS.ProcessEnv;
+  // A check cache of its own, empty, so that the first run renders (the second may use its kept verdict).
+  const checks = mkdtempSync(path.join(tmpdir(), 'mk8s-checks-'));
+  t.after(() => rmSync(checks, { recursive: true, force: true }));
+  const env = { ...process.env, ...sb.env, MK8S_ADDONS_CHECK_CACHE: checks, NODE_OPTIONS: `--import=${path.join(ROOT, 'test', 'support', 'record-imports.mjs')}` } as NodeJS.ProcessEnv;
   const args = ['enable', 'cilium:v1.8', '--dry-run', '--force', '--output', 'json'];
   for (const run of ['first', 'second'] as const) {
     const dry = loaded(env, args);
@@ -79,7 +82,8 @@ test('a node-local run of cilium (another node\'s fan-out) runs no helm: only th
       writeFileSync(file, '');
       const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'test', 'support', 'record-spawns.mjs'), CLI, ...args], {
         encoding: 'utf8',
-        env: { ...process.env, ...sb.env, MK8S_RECORD_SPAWNS: file, NO_COLOR: '1' },
+        // A check cache of its own, empty: no verdict kept by an earlier run spares the render.
+        env: { ...process.env, ...sb.env, MK8S_RECORD_SPAWNS: file, NO_COLOR: '1', MK8S_ADDONS_CHECK_CACHE: path.join(dir, 'checks') },
       });
       return { ...r, helm: readFileSync(file, 'utf8').split('\n').filter((p) => /^helm/.test(path.basename(p))) };
     };
@@ -93,6 +97,33 @@ test('a node-local run of cilium (another node\'s fan-out) runs no helm: only th
     assert.equal(node.status, 0, node.stderr);
     assert.equal(node.stdout, 'node-0: would change enable/helm3/binary, enable/cilium/containerd-cilium-sock\n');
     assert.deepEqual(node.helm, [], 'a node-local run starts no helm process');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cilium dry-run keeps its render check\'s verdict: the same dry-run again runs no helm and says the same; other values render again', () => {
+  const sb = sandbox();
+  const dir = mkdtempSync(path.join(tmpdir(), 'mk8s-verdicts-'));
+  try {
+    const file = path.join(dir, 'spawns.txt');
+    const env = { ...process.env, ...sb.env, MK8S_RECORD_SPAWNS: file, NO_COLOR: '1', MK8S_ADDONS_CHECK_CACHE: path.join(dir, 'checks') };
+    const dryRun = (extra: string[] = []) => {
+      writeFileSync(file, '');
+      const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'test', 'support', 'record-spawns.mjs'), CLI, 'enable', 'cilium:v1.8', '--dry-run', '--force', '--output', 'json', ...extra], { encoding: 'utf8', env });
+      return { ...r, helm: readFileSync(file, 'utf8').split('\n').filter((p) => /^helm/.test(path.basename(p))).length };
+    };
+    const first = dryRun();
+    assert.equal(first.status, 0, first.stdout);
+    assert.equal(first.helm, 1, 'the first dry-run renders (helm template; the release is read over the API)');
+    assert.equal(readdirSync(path.join(dir, 'checks')).length, 1, 'its verdict is kept');
+    const second = dryRun();
+    assert.equal(second.status, 0, second.stdout);
+    assert.equal(second.helm, 0, 'the same dry-run again: no helm process');
+    assert.equal(second.stdout, first.stdout, 'and the same output');
+    const other = dryRun(['--set', 'hubble.enabled=true']);
+    assert.equal(other.status, 0, other.stdout);
+    assert.equal(other.helm, 1, 'other values: rendered again');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

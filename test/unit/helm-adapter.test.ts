@@ -132,6 +132,12 @@ test('helm adapter: template renders with values passed as a file, so no value i
   const cm = yaml.load(out) as { metadata: { namespace: string }; data: { 'values.json': string } };
   assert.equal(cm.metadata.namespace, 'ns');
   assert.deepEqual(JSON.parse(cm.data['values.json']), { ...tricky, keep: 2 });
+  // One values document goes on helm's standard input (`--values -`): the same values reach the chart.
+  const one = yaml.load(await template(ctx, { release: 'r', chart, namespace: 'ns', values: [{ ...tricky, keep: 3 }] })) as typeof cm;
+  assert.deepEqual(JSON.parse(one.data['values.json']), { ...tricky, keep: 3 });
+  // No values: the chart's own.
+  const none = yaml.load(await template(ctx, { release: 'r', chart, namespace: 'ns' })) as typeof cm;
+  assert.deepEqual(JSON.parse(none.data['values.json']), { keep: 1 });
 });
 
 test('helm adapter: a failing helm is a StepError with its stderr', async () => {
