@@ -5,17 +5,20 @@
  * `POST /cluster/api/v1.0/configure` with JSON `{callback, service: [{name, arguments_update,
  * arguments_remove, restart}], addon: [{name, enable}]}`:
  * - the callback token must equal the node's `$SNAP_DATA/credentials/callback-token.txt` (else 401);
- * - `arguments_update` / `arguments_remove` edit `$SNAP_DATA/args/<name>` as MicroK8s does (a line that
- *   sets the flag is replaced in place, a new flag is appended, removed flags lose every line);
- * - `restart` restarts the service through the node's service manager (`kube-apiserver`, `kubelet`, ...
- *   map to the era's daemon: `kubelite` on 1.21+);
+ * - `arguments_update` / `arguments_remove` edit `$SNAP_DATA/args/<name>` exactly as the era's agent
+ *   writes it (src/cluster/configure-args.ts `agentArgsEdit`: 1.20's Python agent, prefix match and
+ *   `rstrip`ped lines, a missing file an error; the Go agent of 1.21+, trimmed lines without empty ones,
+ *   a missing file taken as empty);
+ * - `restart` restarts the daemon the era's agent restarts (`agentDaemon`: `kube-` dropped; on 1.21+
+ *   `kubelite` for the Kubernetes services, where MicroK8s checks its kubelite lock and the sandbox its
+ *   layout) through the node's service manager (MicroK8s: `systemctl restart snap.microk8s.daemon-NAME`
+ *   on 1.20, `snapctl restart microk8s.daemon-NAME` on 1.21+);
  * - an addon runs `$SNAP/microk8s-enable.wrapper NAME` (or `microk8s-disable.wrapper`) on the node.
  * Services first, then addons, in the order given; the answer is 200 `{}` or the first failure.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { getFlag, removeFlag, setFlag } from '../node/args-file.js';
-import { daemonFor } from '../node/node.js';
+import { agentArgsEdit, agentDaemon, agentKindFor } from '../cluster/configure-args.js';
 import type { Layout } from '../planner.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { Command, RunResult } from '../adapters/process.js';
@@ -84,14 +87,6 @@ export function configureProblem(body: unknown): string | undefined {
   return undefined;
 }
 
-/** The text of an args file after MicroK8s's update and removal (pure). */
-export function editArguments(text: string, update: Record<string, string>[], remove: string[]): string {
-  let out = text;
-  for (const m of update) for (const [flag, value] of Object.entries(m)) out = setFlag(out, flag, value);
-  for (const flag of remove) if (getFlag(out, flag) !== undefined) out = removeFlag(out, flag);
-  return out;
-}
-
 /** Handles one configure call on `node`. */
 export async function configure(
   node: ClusterAgentNode,
@@ -108,6 +103,7 @@ export async function configure(
     return { status: 500, body: { error: 'this node has no credentials/callback-token.txt' } };
   }
   if (token === '' || req.callback.trim() !== token) return { status: 401, body: { error: 'invalid token' } };
+  const kind = agentKindFor(node.layout);
   for (const svc of req.service ?? []) {
     const file = path.join(node.snapData, 'args', svc.name);
     if (svc.arguments_update?.length || svc.arguments_remove?.length) {
@@ -115,14 +111,16 @@ export async function configure(
       try {
         text = await readFile(file, 'utf8');
       } catch {
-        return { status: 500, body: { error: `no args file for service ${svc.name}` } };
+        // The Go agent reads a missing file as empty; 1.20's opens it for reading and fails.
+        if (kind === 'python') return { status: 500, body: { error: `no args file for service ${svc.name}` } };
+        text = '';
       }
-      const edited = editArguments(text, svc.arguments_update ?? [], svc.arguments_remove ?? []);
+      const edited = agentArgsEdit(kind, text, svc.arguments_update ?? [], svc.arguments_remove ?? []);
       if (edited !== text) await writeFile(file, edited);
     }
     if (svc.restart) {
       try {
-        await deps.services.act('restart', daemonFor(svc.name, node.layout), { env: deps.env });
+        await deps.services.act('restart', agentDaemon(kind, svc.name, node.layout === 'kubelite'), { env: deps.env });
       } catch (err) {
         return { status: 500, body: { error: `restart of ${svc.name} failed: ${(err as Error).message}` } };
       }
