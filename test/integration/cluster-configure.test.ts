@@ -150,5 +150,37 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.deepEqual(journalOf(0).addons, {});
       assert.equal(journalOf(0).operation, null);
     });
+
+    // cilium's first node steps: kube-apiserver's --allow-privileged, then containerd's files and flannel.
+    // node-1 lacks the flag. 1.20's agent writes its kube-apiserver args exactly as the step would (its
+    // blank line kept): one configure, the args and the restart before the hook run (service before addon).
+    // 1.21+'s agent would drop that blank line: the hook run sets the flag, with its exact undo.
+    test(`enable cilium with node-1's kube-apiserver lacking --allow-privileged: ${era === '1.20' ? 'set through configure before the hook run, in one request' : 'set by the hook run (the Go agent would drop the file\'s blank line)'}; every node converges; disable gives every node back byte for byte`, async () => {
+      const apiserver = path.join(dataOf(1), 'args', 'kube-apiserver');
+      writeFileSync(apiserver, readFileSync(apiserver, 'utf8').replace('--allow-privileged=true\n', ''));
+      const before = [0, 1, 2].map(tree);
+      const seen = requests(1).length;
+      const logs = await restarts(1);
+      const r = sb.cli(['enable', 'cilium', '--output', 'plain']);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /^enable\/cilium\/other-nodes-1: converged node-1, node-2$/m);
+      assert.match(readFileSync(apiserver, 'utf8'), /^--allow-privileged=true$/m);
+      const asked = requests(1).slice(seen);
+      const fresh = (await restarts(1)).slice(logs.length);
+      if (era === '1.20') {
+        assert.ok(asked.includes('kube-apiserver --allow-privileged=true restart; hook enable'), asked.join('\n'));
+        assert.equal(journalOf(1).addons.cilium?.steps.some((s) => s.phase === 'enable/cilium/allow-privileged'), false);
+        assert.deepEqual(fresh, ['restart apiserver', 'restart containerd', 'stop flanneld']);
+      } else {
+        assert.deepEqual(asked.filter((a) => !a.startsWith('hook') && a !== 'probe'), []);
+        assert.equal(journalOf(1).addons.cilium?.steps.some((s) => s.phase === 'enable/cilium/allow-privileged'), true);
+        assert.deepEqual([...fresh].sort(), ['restart containerd', 'restart kubelite']);
+      }
+      // node-2 had the flag: the hook run only, no service entries.
+      assert.ok(requests(2).every((a) => !a.includes('--allow-privileged')));
+      const off = sb.cli(['disable', 'cilium', 'helm3', '--output', 'plain']);
+      assert.equal(off.code, 0, off.stderr + off.stdout);
+      for (const i of [0, 1, 2]) assert.deepEqual(tree(i), before[i], `node-${i}`);
+    });
   });
 }
