@@ -13,7 +13,9 @@
  *   `kubelite` for the Kubernetes services, where MicroK8s checks its kubelite lock and the sandbox its
  *   layout) through the node's service manager (MicroK8s: `systemctl restart snap.microk8s.daemon-NAME`
  *   on 1.20, `snapctl restart microk8s.daemon-NAME` on 1.21+);
- * - an addon runs `$SNAP/microk8s-enable.wrapper NAME` (or `microk8s-disable.wrapper`) on the node.
+ * - an addon with `enable: true` runs `$SNAP/microk8s-enable.wrapper NAME` on the node, one with
+ *   `disable: true` `microk8s-disable.wrapper` (either checked first, as MicroK8s's `switch`; neither:
+ *   nothing, as there).
  * Services first, then addons, in the order given; the answer is 200 `{}` or the first failure.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -45,7 +47,7 @@ export interface ConfigureService {
 export interface ConfigureRequest {
   callback: string;
   service?: ConfigureService[];
-  addon?: { name: string; enable: boolean }[];
+  addon?: { name: string; enable?: boolean; disable?: boolean }[];
 }
 
 export interface ConfigureAnswer {
@@ -80,8 +82,8 @@ export function configureProblem(body: unknown): string | undefined {
   if (b.addon !== undefined && !Array.isArray(b.addon)) return 'addon is not a list';
   for (const a of (b.addon ?? []) as unknown[]) {
     const addon = a as Record<string, unknown>;
-    if (typeof addon !== 'object' || addon === null || typeof addon.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_:.,-]*$/.test(addon.name) || typeof addon.enable !== 'boolean') {
-      return 'an addon needs a name and enable: true|false';
+    if (typeof addon !== 'object' || addon === null || typeof addon.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_:.,-]*$/.test(addon.name) || !['undefined', 'boolean'].includes(typeof addon.enable) || !['undefined', 'boolean'].includes(typeof addon.disable)) {
+      return 'an addon needs a name, and enable or disable: true|false';
     }
   }
   return undefined;
@@ -127,6 +129,7 @@ export async function configure(
     }
   }
   for (const addon of req.addon ?? []) {
+    if (!addon.enable && !addon.disable) continue;
     const wrapper = path.join(node.snap, addon.enable ? 'microk8s-enable.wrapper' : 'microk8s-disable.wrapper');
     const env = { ...deps.env, SNAP: node.snap, SNAP_DATA: node.snapData, SNAP_COMMON: node.snapCommon };
     const r = await deps.run([wrapper, [addon.name]], { env });
