@@ -10,11 +10,11 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readServiceLog } from '../../src/engine/services.js';
 import { decodeNodeRequest, NODE_ADDON } from '../../src/cluster/payload.js';
-import { treeDigest } from '../support/node.js';
+import { clusterNodes } from '../support/cluster.js';
 import { useSandbox, type TestSandbox } from '../support/sandbox.js';
 
 interface Logged {
@@ -26,10 +26,7 @@ for (const era of ['1.20', '1.35'] as const) {
   describe(`args and restarts through configure on a 3-node ${era} cluster`, () => {
     const sandbox = useSandbox(era, { nodes: 3, name: `configure-${era}` });
     let sb: TestSandbox;
-    const nodeDir = (i: number) => (i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`));
-    const dataOf = (i: number) => (i === 0 ? sb.info.snapData : path.join(nodeDir(i), 'data'));
-    const snapArgs = (i: number) => (i === 0 ? [] : ['--snap', path.join(nodeDir(i), 'snap'), '--snap-data', dataOf(i), '--snap-common', path.join(nodeDir(i), 'common')]);
-    const tree = (i: number) => treeDigest(dataOf(i), (rel) => rel === path.join('var', 'mk8s-addons'));
+    const { nodeDir, dataOf, tree, installRepository } = clusterNodes(() => sb);
     const journalOf = (i: number) => {
       const file = path.join(dataOf(i), 'var', 'mk8s-addons', 'journal.json');
       return (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { addons: {}, operation: null }) as { addons: Record<string, { steps: { phase: string; record: Record<string, unknown> }[] }>; operation: unknown };
@@ -56,10 +53,8 @@ for (const era of ['1.20', '1.35'] as const) {
     before(() => {
       sb = sandbox();
       for (const i of [0, 1, 2]) {
-        // The node-local check runs our repository's hook on each node (1.20 has no addons folder of its own).
-        mkdirSync(path.join(i === 0 ? sb.info.snapCommon : path.join(nodeDir(i), 'common'), 'addons'), { recursive: true });
-        const r = sb.cli([...snapArgs(i), 'microk8s-repo', 'install']);
-        assert.equal(r.code, 0, r.stderr);
+        // The node-local check runs our repository's hook on each node.
+        installRepository(i);
         trees0.push(tree(i));
         args0.push(kubeletArgs(i));
       }

@@ -13,11 +13,11 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../src/adapters/process.js';
 import { readServiceLog, type ServiceLogEntry } from '../../src/engine/services.js';
-import { treeDigest } from '../support/node.js';
+import { clusterNodes } from '../support/cluster.js';
 import { CLI } from '../support/cli.js';
 import { NO_PROXY_ENV, useSandbox, type TestSandbox } from '../support/sandbox.js';
 
@@ -25,12 +25,8 @@ for (const era of ['1.20', '1.35'] as const) {
   describe(`node steps on every node of a 3-node ${era} cluster`, () => {
     const sandbox = useSandbox(era, { nodes: 3, name: `fanout-${era}` });
     let sb: TestSandbox;
-    const nodeDir = (i: number) => (i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`));
-    const dataOf = (i: number) => (i === 0 ? sb.info.snapData : path.join(nodeDir(i), 'data'));
+    const { nodeDir, dataOf, tree, installRepository } = clusterNodes(() => sb);
     const netnsOf = (i: number) => (i === 0 ? sb.info.netns : `${sb.info.netns}-n${i}`);
-    const snapArgs = (i: number) => (i === 0 ? [] : ['--snap', path.join(nodeDir(i), 'snap'), '--snap-data', dataOf(i), '--snap-common', path.join(nodeDir(i), 'common')]);
-    /** A node's SNAP_DATA, as bytes, without mk8s-addons's own state folder. */
-    const tree = (i: number) => treeDigest(dataOf(i), (rel) => rel === path.join('var', 'mk8s-addons'));
     const logOf = (i: number): Promise<ServiceLogEntry[]> => readServiceLog(nodeDir(i));
     const journalOf = (i: number) => JSON.parse(readFileSync(path.join(dataOf(i), 'var', 'mk8s-addons', 'journal.json'), 'utf8')) as { addons: Record<string, { steps: { phase: string }[] }>; operation: unknown };
     const flannelLink = async (i: number) => (await run(['ip', ['-n', netnsOf(i), 'link', 'show', 'flannel.1']])).exitCode === 0;
@@ -52,9 +48,7 @@ for (const era of ['1.20', '1.35'] as const) {
     before(() => {
       sb = sandbox();
       for (const i of [0, 1, 2]) {
-        mkdirSync(path.join(i === 0 ? sb.info.snapCommon : path.join(nodeDir(i), 'common'), 'addons'), { recursive: true });
-        const r = sb.cli([...snapArgs(i), 'microk8s-repo', 'install']);
-        assert.equal(r.code, 0, r.stderr);
+        installRepository(i);
         trees0.push(tree(i));
       }
     });
@@ -266,8 +260,7 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.equal(enable.code, 0, enable.stderr);
       const up = sb.cli(['sandbox', 'up', '--dir', sb.dir, '--layout', era, '--nodes', '4']);
       assert.equal(up.code, 0, up.stderr);
-      mkdirSync(path.join(nodeDir(3), 'common', 'addons'), { recursive: true });
-      assert.equal(sb.cli([...snapArgs(3), 'microk8s-repo', 'install']).code, 0);
+      installRepository(3);
       const trees = [0, 1, 2].map(tree);
       const r = sb.cli(cilium);
       assert.equal(r.code, 0, r.stderr);
