@@ -9,7 +9,7 @@ import type { Catalogue } from '../catalogue.js';
 import type { Journal } from '../engine/journal.js';
 import type { StepContext } from '../engine/step.js';
 import type { ClusterEndpoint } from '../adapters/cluster-agent.js';
-import { nodeSpec, onNodes, readReports } from './fan-out.js';
+import { fanOutNodes, nodeSpec, onNodes, readReports } from './fan-out.js';
 
 /** Per addon with node steps: `node-2: enable/cilium/flannel-lock, ...` for each node that would change. */
 export async function clusterDrift(nodes: readonly ClusterEndpoint[], journal: Journal, catalogue: Catalogue, ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>): Promise<Map<string, string[]>> {
@@ -23,10 +23,12 @@ export async function clusterDrift(nodes: readonly ClusterEndpoint[], journal: J
     await onNodes(ctx as StepContext, nodes, { action: 'check', spec, addon: name, steps, nonce }, `status/${name}`);
     const reports = await readReports(ctx as StepContext, nodes.map((n) => n.name));
     const problems: string[] = [];
+    // A node whose node steps all went through configure has no journal entry of its own: the fan-out records here name it.
+    const converged = fanOutNodes(rec.steps);
     for (const n of nodes) {
       const r = reports.get(n.name);
       if (!r || r.nonce !== nonce) problems.push(`${n.name}: did not report its check`);
-      else if (r.changes.length) problems.push(`${n.name} ${r.enabled ? 'drifted' : 'not converged (joined later?)'}: ${r.changes.join(', ')}; run mk8s-addons enable ${name} again`);
+      else if (r.changes.length) problems.push(`${n.name} ${r.enabled || converged.has(n.name) ? 'drifted' : 'not converged (joined later?)'}: ${r.changes.join(', ')}; run mk8s-addons enable ${name} again`);
     }
     if (problems.length) out.set(name, problems);
   }

@@ -10,12 +10,23 @@
  *   step is satisfied when no node would change, else it names the drifted nodes and their phases; a
  *   node where an earlier fan-out step of this run enabled the addon is not asked again (it converges:
  *   its converge run checks each step before it changes it), one node-local process per step, not two;
- * - apply: the drifted nodes, in parallel, converge (node-local enable of the steps so far: each node
- *   checks before it changes, journals in its own journal, restarts only what changed, and rolls its own
- *   run back when a step fails there); a node that fails or cannot be reached fails the step, naming it;
- * - undo (rollback, disable, reset): node-local disable of the addon on the nodes where this run first
- *   enabled it (each undoes from its own journal: exact and idempotent). Nodes that had the addon before
- *   the run keep their converged node steps.
+ * - apply: the drifted nodes, in parallel, converge with one `configure` each: its `service` entries make
+ *   the args edits the node reported `configure` can make exactly (src/cluster/configure-args.ts), with
+ *   `restart` for the daemons whose args change, and, when the node reported steps `configure` cannot
+ *   express (locks, links, CNI files, binaries; an args file the agent would rewrite), its `addon` entry
+ *   runs the node-local hook (node-local enable of the steps so far: each node checks before it changes,
+ *   journals in its own journal, restarts only what changed, and rolls its own run back when a step fails
+ *   there). MicroK8s's agent processes `service` before `addon` (microk8s-cluster-agent
+ *   `pkg/api/v1/configure.go`: `for _, service := range req.ConfigureServices { UpdateServiceArguments
+ *   ...; if service.Restart { RestartService } }` and only then `for _, addon := range
+ *   req.ConfigureAddons`; 1.20's agent.py the same), so the args and their restarts come first, as in
+ *   the manifests (cilium: args before containerd's files, flannel's stop and lock; dns: args only, no
+ *   hook at all). The previous values are in the step's record before anything is sent (journaled
+ *   ahead); a node that fails or cannot be reached fails the step, naming it;
+ * - undo (rollback, disable, reset, crash recovery): node-local disable of the addon on the nodes where
+ *   this run first enabled it through the hook (each undoes from its own journal: exact and idempotent),
+ *   then `configure` puts back the previous args values (absent flags removed) with a restart, on every
+ *   node whose args this run changed. Nodes that had the addon before the run keep their other node steps.
  */
 import { randomBytes } from 'node:crypto';
 import type { PlannedAddon } from '../planner.js';
@@ -23,20 +34,24 @@ import type { AddonManifest } from '../catalogue.js';
 import type { Step, StepContext, UndoRecord, CheckResult } from '../engine/step.js';
 import type { StepKindImpl } from '../engine/kinds/types.js';
 import { StepError } from '../errors.js';
-import { configureNode, type ClusterEndpoint } from '../adapters/cluster-agent.js';
+import { configureNode, type ClusterEndpoint, type ConfigureCall } from '../adapters/cluster-agent.js';
+import type { JournalStep } from '../engine/journal.js';
 import { discoverCluster } from './nodes.js';
 import { encodeNodeRequest, NODE_ADDON, type NodeRequest } from './payload.js';
+import { serviceEntries, undoEntries, type ArgsChange } from './configure-args.js';
+import type { NodeCheckReport } from './node-report.js';
+
+export type { NodeCheckReport };
 
 /** The annotation a node reports a check under. */
 export const CHECK_ANNOTATION = 'mk8s-addons.io/node-check';
 
-/** What a node reports after a check. */
-export interface NodeCheckReport {
-  nonce: string;
-  /** Whether the addon is in this node's journal. */
-  enabled: boolean;
-  /** Phases that would change (empty: the node is as wanted). */
-  changes: string[];
+/** An args change made through configure, as the record keeps it (per node): enough to make it and to undo it. */
+export type ArgsRecord = Omit<ArgsChange, 'phase'>;
+
+/** The other nodes a journaled addon's fan-out steps converged (their records' `nodes`). */
+export function fanOutNodes(steps: readonly JournalStep[] | undefined): Set<string> {
+  return new Set((steps ?? []).filter((s) => s.kind === 'node-fanout').flatMap((s) => s.record.nodes as string[]));
 }
 
 /** How long a node may take for one node-local run (its own hook does the addon's reads too). */
@@ -49,7 +64,22 @@ async function endpointsFor(ctx: StepContext, names: readonly string[]): Promise
 
 /** Runs `req` on each node in parallel; rejects naming every node that failed (the first one's reason). */
 export async function onNodes(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, nodes: readonly ClusterEndpoint[], req: NodeRequest, phase: string): Promise<void> {
-  const results = await Promise.allSettled(nodes.map((e) => configureNode(e, { addon: [{ name: encodeNodeRequest(req), enable: true }] }, { timeoutMs: nodeTimeout(ctx), signal: ctx.signal })));
+  await callNodes(ctx, nodes, () => [{ addon: [hookEntry(req)] }], phase);
+}
+
+/** The `addon` entry that runs our hook on a node with `req`. */
+const hookEntry = (req: NodeRequest) => ({ name: encodeNodeRequest(req), enable: true });
+
+/**
+ * Sends each node its configure calls (one after the other on a node; the nodes in parallel; a node
+ * with none is left alone); rejects naming every node that failed (the first one's reason).
+ */
+export async function callNodes(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, nodes: readonly ClusterEndpoint[], calls: (e: ClusterEndpoint) => ConfigureCall[], phase: string): Promise<void> {
+  const results = await Promise.allSettled(
+    nodes.map(async (e) => {
+      for (const call of calls(e)) await configureNode(e, call, { timeoutMs: nodeTimeout(ctx), signal: ctx.signal });
+    }),
+  );
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: nodes[i] as ClusterEndpoint, err: r.reason as Error }] : []));
   if (failed.length === 0) return;
   const first = failed[0] as { node: ClusterEndpoint; err: Error };
@@ -80,9 +110,9 @@ export async function readReports(ctx: StepContext, names: readonly string[]): P
 }
 
 /** One fan-out step after a run of node steps: `steps` are the addon's node steps up to here. */
-function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>): Step {
+function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>, known: ReadonlySet<string>): Step {
   const phase = `enable/${addon.name}/other-nodes-${index}`;
-  let drifted: { name: string; enabled: boolean }[] | undefined;
+  let drifted: { name: string; enabled: boolean; report?: NodeCheckReport }[] | undefined;
   return {
     phase,
     kind: 'node-fanout',
@@ -108,33 +138,94 @@ function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: s
         const r = reports.get(n.name);
         if (!r || r.nonce !== nonce) throw new StepError(`node ${n.name} ran the check but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase });
         if (r.changes.length) {
-          drifted.push({ name: n.name, enabled: r.enabled });
-          lines.push(`${n.name}: ${r.changes.join(', ')}`);
+          // Converged before by this node's fan-out (its args through configure only: no journal there), or by its hook.
+          drifted.push({ name: n.name, enabled: r.enabled || known.has(n.name), report: r });
+          const viaConfigure = (r.args ?? []).map((a) => `${a.service} ${a.to === null ? `-${a.flag}` : `${a.flag}=${a.to}`}`);
+          lines.push(`${n.name}: ${r.changes.join(', ')}${viaConfigure.length ? ` (configure: ${viaConfigure.join(', ')}; restart ${[...new Set((r.args ?? []).map((a) => a.daemon))].join(', ')})` : ''}`);
         }
       }
       if (drifted.length === 0) return { satisfied: true, summary: `${nodes.length} other node(s) as wanted` };
       return { satisfied: false, summary: `would change ${drifted.map((d) => d.name).join(', ')}`, detail: lines.join('\n') };
     },
     async prepare(): Promise<UndoRecord> {
-      const d = drifted ?? nodes.map((n) => ({ name: n.name, enabled: false }));
-      return { addon: addon.name, spec, nodes: d.map((x) => x.name), fresh: d.filter((x) => !x.enabled).map((x) => x.name) };
+      const d: { name: string; enabled: boolean; report?: NodeCheckReport }[] = drifted ?? nodes.map((n) => ({ name: n.name, enabled: false }));
+      // Per node: the args configure changes (with their previous values, journaled before any is sent),
+      // and whether the hook run is needed (no report, an older report, or steps configure cannot express).
+      const args: Record<string, ArgsRecord[]> = {};
+      for (const x of d) if (x.report?.args?.length) args[x.name] = x.report.args.map(({ service, flag, from, to, daemon }) => ({ service, flag, from, to, daemon }));
+      const hooked = d.filter((x) => x.report?.hook === undefined || x.report.hook.length > 0).map((x) => x.name);
+      return { addon: addon.name, spec, nodes: d.map((x) => x.name), fresh: d.filter((x) => !x.enabled).map((x) => x.name), args, hooked };
     },
     async apply(ctx, record) {
       const names = record.nodes as string[];
-      await onNodes(ctx, nodes.filter((n) => names.includes(n.name)), { action: 'enable', spec, addon: addon.name, steps }, phase);
-      for (const f of record.fresh as string[]) converging.add(f);
+      const args = record.args as Record<string, ArgsRecord[]>;
+      const hooked = record.hooked as string[];
+      // One configure per node: `service` (args, restarts) is processed before `addon` (the hook run).
+      await callNodes(
+        ctx,
+        nodes.filter((n) => names.includes(n.name)),
+        (e) => [{ service: serviceEntries(args[e.name] ?? [], true), addon: hooked.includes(e.name) ? [hookEntry({ action: 'enable', spec, addon: addon.name, steps })] : [] }],
+        phase,
+      );
+      for (const f of record.fresh as string[]) if (hooked.includes(f)) converging.add(f);
       ctx.note(`converged ${names.join(', ')}`);
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),
   };
 }
 
+/**
+ * The undo of a fan-out record, per node: the hook's node-local disable where this run first enabled
+ * the addon through it, then the args configure changed put back (records written before `hooked` and
+ * `args` existed: the disable on every fresh node, as they were applied).
+ */
 async function undoOnNodes(ctx: StepContext, record: UndoRecord): Promise<boolean> {
-  const fresh = record.fresh as string[];
-  if (fresh.length === 0) return false;
-  const endpoints = await endpointsFor(ctx, fresh);
-  await onNodes(ctx, endpoints, { action: 'disable', spec: [String(record.addon)], addon: String(record.addon), steps: [] }, `disable/${String(record.addon)}/other-nodes`);
+  const addon = String(record.addon);
+  const hooked = record.hooked as string[] | undefined;
+  const disable = (record.fresh as string[]).filter((n) => hooked === undefined || hooked.includes(n));
+  const args = (record.args ?? {}) as Record<string, ArgsRecord[]>;
+  const names = [...new Set([...disable, ...Object.keys(args).filter((n) => args[n]?.length)])];
+  if (names.length === 0) return false;
+  const endpoints = await endpointsFor(ctx, names);
+  const disableReq: NodeRequest = { action: 'disable', spec: [addon], addon, steps: [] };
+  await callNodes(
+    ctx,
+    endpoints,
+    (e) => [...(disable.includes(e.name) ? [{ addon: [hookEntry(disableReq)] }] : []), ...(args[e.name]?.length ? [{ service: undoEntries(args[e.name] as ArgsRecord[]) }] : [])],
+    `disable/${addon}/other-nodes`,
+  );
   return true;
+}
+
+/**
+ * `disable ADDON --node NODE`: the addon's node steps undone on `endpoints` only, from what its journaled
+ * fan-out steps (`steps`, apply order) did there: the hook's node-local disable (where a hook run did
+ * any), then the args configure changed put back, newest first. Resolves the steps without those nodes,
+ * for the journal (a later disable does not undo them again; an enable --node converges them again).
+ */
+export async function undoOnSomeNodes(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, addon: string, steps: readonly JournalStep[], endpoints: readonly ClusterEndpoint[], phase: string): Promise<JournalStep[]> {
+  const fanOuts = steps.filter((s) => s.kind === 'node-fanout');
+  const hookRan = (n: string) => fanOuts.length === 0 || fanOuts.some((s) => (s.record.hooked as string[] | undefined)?.includes(n) ?? true);
+  const disableReq: NodeRequest = { action: 'disable', spec: [addon], addon, steps: [] };
+  await callNodes(
+    ctx,
+    endpoints,
+    (e) => [
+      ...(hookRan(e.name) ? [{ addon: [hookEntry(disableReq)] }] : []),
+      ...[...fanOuts].reverse().flatMap((s) => {
+        const args = (s.record.args as Record<string, ArgsRecord[]> | undefined)?.[e.name];
+        return args?.length ? [{ service: undoEntries(args) }] : [];
+      }),
+    ],
+    phase,
+  );
+  const gone = new Set(endpoints.map((e) => e.name));
+  const keep = (v: unknown) => (v as string[]).filter((n) => !gone.has(n));
+  return steps.map((s) => {
+    if (s.kind !== 'node-fanout') return s;
+    const args = Object.fromEntries(Object.entries((s.record.args ?? {}) as Record<string, ArgsRecord[]>).filter(([n]) => !gone.has(n)));
+    return { ...s, record: { ...s.record, nodes: keep(s.record.nodes), fresh: keep(s.record.fresh), ...(s.record.hooked ? { hooked: keep(s.record.hooked) } : {}), ...(s.record.args ? { args } : {}) } };
+  });
 }
 
 /**
@@ -163,9 +254,10 @@ export const NODE_FANOUT_KIND: StepKindImpl = {
 
 /**
  * The addon's built steps with a fan-out step after each run of node steps (`built[i]` is
- * `addon.steps[i]`); unchanged when there are no other nodes or no node steps.
+ * `addon.steps[i]`); unchanged when there are no other nodes or no node steps. `known`: the nodes the
+ * addon's journaled fan-out steps converged (`fanOutNodes`), where the addon is not new.
  */
-export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>): Step[] {
+export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>, known: ReadonlySet<string> = new Set()): Step[] {
   const spec = nodeSpec(addon, manifest);
   if (nodes.length === 0) return built;
   const out: Step[] = [];
@@ -183,7 +275,7 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
     }
     const next = addon.steps[i + 1];
     if (segment.length && !next?.node) {
-      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging));
+      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging, known));
       segment = [];
     }
   }

@@ -15,8 +15,10 @@ import type { Streams } from '../commands/index.js';
 import { EXIT, StepError } from '../errors.js';
 import { loadCatalogue } from '../adapters/catalogue-files.js';
 import type { SnapPaths } from '../node/node.js';
+import type { Layout } from '../planner.js';
 import { selfNodeName } from './nodes.js';
-import { CHECK_ANNOTATION, type NodeCheckReport } from './fan-out.js';
+import { CHECK_ANNOTATION } from './fan-out.js';
+import { nodeCheckReport, type CheckEvent } from './node-report.js';
 import type { NodeRequest } from './payload.js';
 
 export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io: Streams): Promise<number> {
@@ -42,17 +44,20 @@ export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io:
     },
   });
   let paths: SnapPaths | undefined;
+  let layout: Layout = '1.20';
   let enabled = false;
   let kubeconfig = '';
   await withNodeSession({ ...globals, dryRun: true }, 'json', { ...io, stdout: collect }, `mk8s-addons (node-local check) ${req.spec.join(' ')}`, async (s) => {
     paths = s.paths;
+    layout = s.layout;
     kubeconfig = s.kubeconfig;
     enabled = req.addon in s.journal.addons;
     await s.runPlan('enable', specs, catalogue);
     return EXIT.ok;
   }, { nodeLocal: only });
-  const changes = lines.map((l) => JSON.parse(l) as { type?: string; status?: string; phase?: string }).filter((e) => e.type === 'step' && e.status === 'would-change').map((e) => e.phase as string);
-  const report: NodeCheckReport = { nonce: req.nonce ?? '', enabled, changes };
+  // What would change, and which args edits configure can make there exactly (src/cluster/node-report.ts).
+  const report = await nodeCheckReport(lines.map((l) => JSON.parse(l) as CheckEvent), { nonce: req.nonce ?? '', enabled, paths: paths as SnapPaths, layout, catalogue });
+  const changes = report.changes;
   const { connectHttp } = await import('../adapters/kube-http.js');
   const kube = await connectHttp(kubeconfig);
   const name = await selfNodeName(paths as SnapPaths);

@@ -14,7 +14,7 @@ import { preflight, isNode } from '../node/preflight.js';
 import { run as runProcess, withoutProxy, type Command } from '../adapters/process.js';
 import { hostManager, snapctlManager, type ServiceManager } from '../engine/services.js';
 import { acquireLock } from '../engine/lock.js';
-import { loadJournal, type Journal } from '../engine/journal.js';
+import { loadJournal, saveJournal, type Journal } from '../engine/journal.js';
 import { createSink, type EventSink } from '../output/events.js';
 import { runDisable, runEnable, type EngineOptions, type RunResult, type RunStats } from '../engine/engine.js';
 import { buildSteps } from '../engine/build.js';
@@ -190,7 +190,9 @@ export async function withNodeSession<T>(
                 previous = ready;
                 const steps = buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
                 if (cluster?.length) await ensureKinds(['node-fanout']);
-                return { steps: cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest) : steps, ready };
+                if (!cluster?.length) return { steps, ready };
+                const { withFanOut, fanOutNodes } = await import('../cluster/fan-out.js');
+                return { steps: withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest, fanOutNodes(current.addons[addon.name]?.steps)), ready };
               },
               engine,
             )
@@ -241,7 +243,7 @@ async function disableOnNodes(s: NodeSession, plan: Plan, wanted: string): Promi
   if (self !== undefined && wanted.split(',').includes(self)) {
     throw new UsageError(`disable --node names other nodes: ${self} is this node; to disable ${plan.addons.map((a) => a.name).join(' ')} here and on every node, leave out --node`);
   }
-  const { onNodes } = await import('../cluster/fan-out.js');
+  const { undoOnSomeNodes } = await import('../cluster/fan-out.js');
   const names = picked.map((e) => e.name).join(', ');
   for (const addon of plan.addons) {
     const phase = `disable/${addon.name}/other-nodes`;
@@ -249,7 +251,13 @@ async function disableOnNodes(s: NodeSession, plan: Plan, wanted: string): Promi
       s.sink.note(phase, `would undo ${addon.name}'s node steps on ${names}`);
       continue;
     }
-    await onNodes(s.engine.base, picked, { action: 'disable', spec: [addon.name], addon: addon.name, steps: [] }, phase);
+    const enabled = s.journal.addons[addon.name];
+    const steps = await undoOnSomeNodes(s.engine.base, addon.name, enabled?.steps ?? [], picked, phase);
+    // The fan-out records no longer name those nodes (what configure changed there is back).
+    if (enabled) {
+      enabled.steps = steps;
+      await saveJournal(s.paths.snapData, s.journal);
+    }
     s.sink.note(phase, `undone on ${names}`);
   }
   return { ok: true, changed: 0, restarts: {} };

@@ -148,7 +148,7 @@ export class Executor {
       for (const s of step.restarts ?? []) this.ctx.requestRestart(s, phase);
       // The commands apply would run, printed from the same tuples.
       const commands = (check.commands ?? []).map((c) => printCommand(c));
-      sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}), ...(commands.length ? { commands } : {}) });
+      sink.step({ phase, status: 'would-change', changed: false, summary: check.summary, ...(check.detail ? { detail: check.detail } : {}), ...(commands.length ? { commands } : {}), ...(check.args ? { args: check.args } : {}) });
       const detail = [...(check.detail ? [check.detail] : []), ...commands.map((c) => `$ ${c}`)].join('\n');
       return { status: 'would-change', summary: check.summary, ...(detail ? { detail } : {}), changed: false };
     }

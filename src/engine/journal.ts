@@ -113,8 +113,19 @@ const RECORD_FIELDS: Record<StepKind, (r: Record<string, Json>) => string | unde
   'kube-restart-pods': () => undefined,
   'helm-release': (r) => need(r, { helm: 'string', release: 'string', namespace: 'string' }) ?? (r.leftovers === undefined || (isObject(r.leftovers) && isObject(r.leftovers.spec) && Array.isArray(r.leftovers.existed)) ? undefined : 'leftovers must hold spec and existed'),
   'pod-file': (r) => need(r, { path: 'string', previous: 'object' }) ?? (fileStateOk(r.previous) ? undefined : 'previous is not a file state'),
-  'node-fanout': (r) => need(r, { addon: 'string', nodes: 'list', fresh: 'list' }),
+  'node-fanout': (r) => need(r, { addon: 'string', nodes: 'list', fresh: 'list' }) ?? (r.hooked === undefined || Array.isArray(r.hooked) ? undefined : 'hooked is not a list') ?? fanOutArgsProblem(r.args),
 };
+
+/** A fan-out record's `args`: per node, the args changes configure made (src/cluster/fan-out.ts). */
+function fanOutArgsProblem(args: Json): string | undefined {
+  if (args === undefined) return undefined;
+  if (!isObject(args)) return 'args is not an object';
+  for (const [node, list] of Object.entries(args)) {
+    const ok = Array.isArray(list) && list.every((c) => isObject(c) && isString(c.service) && isString(c.flag) && isString(c.daemon) && (c.from === null || isString(c.from)) && (c.to === null || isString(c.to)));
+    if (!ok) return `args.${node} is not a list of {service, flag, from, to, daemon}`;
+  }
+  return undefined;
+}
 
 function need(r: Record<string, Json>, fields: Record<string, 'string' | 'string?' | 'object' | 'list'>): string | undefined {
   for (const [k, t] of Object.entries(fields)) {
@@ -206,7 +217,9 @@ export async function syncEnabledMarkers(snapData: string, journal: Journal): Pr
 /**
  * Merges newly applied steps into an addon's record: the oldest record of each phase wins, except a
  * fan-out step's, whose nodes add up (a node converged later, after `--node` or joining the cluster, is
- * one that disable must undo too).
+ * one that disable must undo too), and whose args changes add up per node, the oldest previous value of
+ * each flag winning (a node repaired after a hand edit goes back, on disable, to what it had before
+ * the first enable).
  */
 export function mergeSteps(existing: readonly JournalStep[], added: readonly JournalStep[]): JournalStep[] {
   const out = [...existing];
@@ -214,9 +227,24 @@ export function mergeSteps(existing: readonly JournalStep[], added: readonly Jou
     const i = out.findIndex((e) => e.phase === s.phase);
     const old = out[i];
     if (!old) out.push(s);
-    else if (s.kind === 'node-fanout' && old.kind === 'node-fanout') out[i] = { ...old, record: { ...old.record, nodes: union(old.record.nodes, s.record.nodes), fresh: union(old.record.fresh, s.record.fresh) } };
+    else if (s.kind === 'node-fanout' && old.kind === 'node-fanout') {
+      const hooked = old.record.hooked === undefined || s.record.hooked === undefined ? {} : { hooked: union(old.record.hooked, s.record.hooked) };
+      const args = old.record.args === undefined && s.record.args === undefined ? {} : { args: mergeArgs(old.record.args, s.record.args) };
+      out[i] = { ...old, record: { ...old.record, nodes: union(old.record.nodes, s.record.nodes), fresh: union(old.record.fresh, s.record.fresh), ...hooked, ...args } };
+    }
   }
   return out;
 }
 
 const union = (a: unknown, b: unknown): string[] => [...new Set([...(a as string[]), ...(b as string[])])];
+
+type ArgsByNode = Record<string, { service: string; flag: string }[]>;
+
+function mergeArgs(a: unknown, b: unknown): ArgsByNode {
+  const out: ArgsByNode = { ...((a ?? {}) as ArgsByNode) };
+  for (const [node, list] of Object.entries((b ?? {}) as ArgsByNode)) {
+    const have = out[node] ?? [];
+    out[node] = [...have, ...list.filter((c) => !have.some((h) => h.service === c.service && h.flag === c.flag))];
+  }
+  return out;
+}

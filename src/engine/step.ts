@@ -28,6 +28,11 @@ export interface CheckResult {
    * --dry-run prints them (`commands` of the JSON event, `$ ...` lines otherwise).
    */
   commands?: Command[];
+  /**
+   * An args-flag step: the service, the flag and the value it would set (null: the flag removed), so a
+   * node-local check can report it for `configure` (src/cluster/configure-args.ts).
+   */
+  args?: { service: string; flag: string; to: string | null };
 }
 
 /** What steps may touch: the narrow view of the run they get (no globals, no CLI). */

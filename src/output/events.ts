@@ -18,6 +18,8 @@ export interface StepEvent {
   detail?: string;
   /** --dry-run: the command lines apply would run (CheckResult.commands, printed). */
   commands?: string[];
+  /** --dry-run, an args-flag step: the service, the flag and the value apply would set (null: removed). */
+  args?: { service: string; flag: string; to: string | null };
 }
 
 export interface EventSink {

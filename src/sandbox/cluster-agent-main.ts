@@ -2,9 +2,13 @@
  * The stand-in cluster agent's process: `node dist/src/sandbox/cluster-agent-main.js NODE_DIR`, started
  * detached by `sandbox up` for each sandbox node (src/sandbox/cluster-nodes.ts). HTTPS on the node's
  * address and port with `$SNAP_DATA/certs/server.{crt,key}` (as MicroK8s's agent), one configure at a
- * time, until SIGTERM. Logs one line per call to NODE_DIR/cluster-agent.log (stdout).
+ * time, until SIGTERM. Logs one line per call to NODE_DIR/cluster-agent.log (stdout), and each request
+ * (without its token) with its answer's status to NODE_DIR/configure-requests.jsonl, for tests to see
+ * what a node was asked. Fault injection for tests: while NODE_DIR/drop-next-service-answer exists, the
+ * next request with `service` entries is carried out and its connection then closed without an answer
+ * (the file removed): an agent that went away after changing the node.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { run } from '../adapters/process.js';
@@ -47,6 +51,14 @@ function main(nodeDir: string): void {
           const r = await configure(node, body, { services, run, env: process.env }).catch((err: Error) => ({ status: 500, body: { error: err.message } }));
           const b = body as { service?: { name: string }[]; addon?: { name: string }[] };
           log(`configure ${r.status} services=${(b.service ?? []).map((s) => s.name).join(',')} addons=${(b.addon ?? []).map((a) => a.name).join(',')}${r.status === 200 ? '' : ` ${String(r.body.error)}`}`);
+          appendFileSync(path.join(nodeDir, 'configure-requests.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), status: r.status, service: b.service ?? [], addon: b.addon ?? [] })}\n`);
+          const drop = path.join(nodeDir, 'drop-next-service-answer');
+          if (b.service?.length && existsSync(drop)) {
+            rmSync(drop);
+            log('configure: answer dropped (drop-next-service-answer)');
+            req.socket.destroy();
+            return;
+          }
           answer(r.status, r.body);
         });
       });

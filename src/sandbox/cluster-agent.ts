@@ -5,17 +5,22 @@
  * `POST /cluster/api/v1.0/configure` with JSON `{callback, service: [{name, arguments_update,
  * arguments_remove, restart}], addon: [{name, enable}]}`:
  * - the callback token must equal the node's `$SNAP_DATA/credentials/callback-token.txt` (else 401);
- * - `arguments_update` / `arguments_remove` edit `$SNAP_DATA/args/<name>` as MicroK8s does (a line that
- *   sets the flag is replaced in place, a new flag is appended, removed flags lose every line);
- * - `restart` restarts the service through the node's service manager (`kube-apiserver`, `kubelet`, ...
- *   map to the era's daemon: `kubelite` on 1.21+);
- * - an addon runs `$SNAP/microk8s-enable.wrapper NAME` (or `microk8s-disable.wrapper`) on the node.
+ * - `arguments_update` / `arguments_remove` edit `$SNAP_DATA/args/<name>` exactly as the era's agent
+ *   writes it (src/cluster/configure-args.ts `agentArgsEdit`: 1.20's Python agent, prefix match and
+ *   `rstrip`ped lines, a missing file an error; the Go agent of 1.21+, trimmed lines without empty ones,
+ *   a missing file taken as empty);
+ * - `restart` restarts the daemon the era's agent restarts (`agentDaemon`: `kube-` dropped; on 1.21+
+ *   `kubelite` for the Kubernetes services, where MicroK8s checks its kubelite lock and the sandbox its
+ *   layout) through the node's service manager (MicroK8s: `systemctl restart snap.microk8s.daemon-NAME`
+ *   on 1.20, `snapctl restart microk8s.daemon-NAME` on 1.21+);
+ * - an addon with `enable: true` runs `$SNAP/microk8s-enable.wrapper NAME` on the node, one with
+ *   `disable: true` `microk8s-disable.wrapper` (either checked first, as MicroK8s's `switch`; neither:
+ *   nothing, as there).
  * Services first, then addons, in the order given; the answer is 200 `{}` or the first failure.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { getFlag, removeFlag, setFlag } from '../node/args-file.js';
-import { daemonFor } from '../node/node.js';
+import { agentArgsEdit, agentDaemon, agentKindFor } from '../cluster/configure-args.js';
 import type { Layout } from '../planner.js';
 import type { ServiceManager } from '../engine/services.js';
 import type { Command, RunResult } from '../adapters/process.js';
@@ -42,7 +47,7 @@ export interface ConfigureService {
 export interface ConfigureRequest {
   callback: string;
   service?: ConfigureService[];
-  addon?: { name: string; enable: boolean }[];
+  addon?: { name: string; enable?: boolean; disable?: boolean }[];
 }
 
 export interface ConfigureAnswer {
@@ -77,19 +82,11 @@ export function configureProblem(body: unknown): string | undefined {
   if (b.addon !== undefined && !Array.isArray(b.addon)) return 'addon is not a list';
   for (const a of (b.addon ?? []) as unknown[]) {
     const addon = a as Record<string, unknown>;
-    if (typeof addon !== 'object' || addon === null || typeof addon.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_:.,-]*$/.test(addon.name) || typeof addon.enable !== 'boolean') {
-      return 'an addon needs a name and enable: true|false';
+    if (typeof addon !== 'object' || addon === null || typeof addon.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_:.,-]*$/.test(addon.name) || !['undefined', 'boolean'].includes(typeof addon.enable) || !['undefined', 'boolean'].includes(typeof addon.disable)) {
+      return 'an addon needs a name, and enable or disable: true|false';
     }
   }
   return undefined;
-}
-
-/** The text of an args file after MicroK8s's update and removal (pure). */
-export function editArguments(text: string, update: Record<string, string>[], remove: string[]): string {
-  let out = text;
-  for (const m of update) for (const [flag, value] of Object.entries(m)) out = setFlag(out, flag, value);
-  for (const flag of remove) if (getFlag(out, flag) !== undefined) out = removeFlag(out, flag);
-  return out;
 }
 
 /** Handles one configure call on `node`. */
@@ -108,6 +105,7 @@ export async function configure(
     return { status: 500, body: { error: 'this node has no credentials/callback-token.txt' } };
   }
   if (token === '' || req.callback.trim() !== token) return { status: 401, body: { error: 'invalid token' } };
+  const kind = agentKindFor(node.layout);
   for (const svc of req.service ?? []) {
     const file = path.join(node.snapData, 'args', svc.name);
     if (svc.arguments_update?.length || svc.arguments_remove?.length) {
@@ -115,20 +113,23 @@ export async function configure(
       try {
         text = await readFile(file, 'utf8');
       } catch {
-        return { status: 500, body: { error: `no args file for service ${svc.name}` } };
+        // The Go agent reads a missing file as empty; 1.20's opens it for reading and fails.
+        if (kind === 'python') return { status: 500, body: { error: `no args file for service ${svc.name}` } };
+        text = '';
       }
-      const edited = editArguments(text, svc.arguments_update ?? [], svc.arguments_remove ?? []);
+      const edited = agentArgsEdit(kind, text, svc.arguments_update ?? [], svc.arguments_remove ?? []);
       if (edited !== text) await writeFile(file, edited);
     }
     if (svc.restart) {
       try {
-        await deps.services.act('restart', daemonFor(svc.name, node.layout), { env: deps.env });
+        await deps.services.act('restart', agentDaemon(kind, svc.name, node.layout === 'kubelite'), { env: deps.env });
       } catch (err) {
         return { status: 500, body: { error: `restart of ${svc.name} failed: ${(err as Error).message}` } };
       }
     }
   }
   for (const addon of req.addon ?? []) {
+    if (!addon.enable && !addon.disable) continue;
     const wrapper = path.join(node.snap, addon.enable ? 'microk8s-enable.wrapper' : 'microk8s-disable.wrapper');
     const env = { ...deps.env, SNAP: node.snap, SNAP_DATA: node.snapData, SNAP_COMMON: node.snapCommon };
     const r = await deps.run([wrapper, [addon.name]], { env });

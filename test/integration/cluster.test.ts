@@ -25,7 +25,7 @@ for (const era of ['1.20', '1.35'] as const) {
     const tokenOf = (i: number) => readFileSync(path.join(nodeDir(i), 'data', 'credentials', 'callback-token.txt'), 'utf8').trim();
     const endpoint = (i: number, token = tokenOf(i)): ClusterEndpoint => ({ name: `node-${i}`, host: addr(i), port: 25000, token });
     /** Every node's folder (node-0's own, node-1's and node-2's), as bytes. */
-    const allNodes = () => treeDigest(sb.dir, (rel) => rel.startsWith('cp') || rel.startsWith('node/') || /(^|\/)services\/|cluster-agent\.(log|json)$/.test(rel));
+    const allNodes = () => treeDigest(sb.dir, (rel) => rel.startsWith('cp') || rel.startsWith('node/') || /(^|\/)services\/|cluster-agent\.(log|json)$|configure-requests\.jsonl$/.test(rel));
     const daemon = era === '1.20' ? 'kubelet' : 'kubelite';
 
     before(() => {
@@ -87,6 +87,19 @@ for (const era of ['1.20', '1.35'] as const) {
       assert.equal(readFileSync(args, 'utf8'), original);
       // Node-0 and node-2 untouched (their files and their service logs).
       assert.deepEqual(treeDigest(sb.dir, (rel) => rel.startsWith('cp') || rel.startsWith('node/') || rel.startsWith('nodes/node-1')), others);
+    });
+
+    test('configure as the era\'s MicroK8s agent: kube-apiserver\'s args rewritten as it writes them (1.21+ drops the blank line), the restart reaching the era\'s daemon; an addon entry neither enabled nor disabled does nothing', async () => {
+      const file = path.join(nodeDir(2), 'data', 'args', 'kube-apiserver');
+      const original = readFileSync(file, 'utf8');
+      const log0 = (await readServiceLog(nodeDir(2))).length;
+      try {
+        await configureNode(endpoint(2), { service: [{ name: 'kube-apiserver', arguments_update: [{ '--event-ttl': '7m' }], restart: true }], addon: [{ name: 'nosuch', enable: false }] });
+        assert.equal(readFileSync(file, 'utf8'), era === '1.20' ? `${original}--event-ttl=7m\n` : original.replace('--event-ttl=5m', '--event-ttl=7m').replace('\n\n', '\n'));
+        assert.deepEqual((await readServiceLog(nodeDir(2))).slice(log0).map((e) => [e.action, e.daemon, e.result]), [['restart', era === '1.20' ? 'apiserver' : 'kubelite', 'ok']]);
+      } finally {
+        writeFileSync(file, original);
+      }
     });
 
     test('an addon enable through configure runs the node\'s microk8s-enable.wrapper: its repository\'s hook on that node', async () => {

@@ -20,3 +20,20 @@ test('mergeSteps: the oldest record of a phase wins; a fan-out step\'s nodes add
     step('enable/dns/other-nodes-2', 'node-fanout', { addon: 'dns', spec: ['dns'], nodes: ['node-3'], fresh: ['node-3'] }),
   ]);
 });
+
+test('mergeSteps: a fan-out step\'s configure args add up per node, the oldest previous value of a flag winning; hooked nodes add up', () => {
+  const c = (flag: string, from: string | null, to: string | null) => ({ service: 'kubelet', flag, from, to, daemon: 'kubelet' });
+  const existing = [step('enable/dns/other-nodes-1', 'node-fanout', { addon: 'dns', spec: ['dns'], nodes: ['node-1', 'node-2'], fresh: ['node-1', 'node-2'], hooked: [], args: { 'node-1': [c('--cluster-dns', null, '10.152.183.10')], 'node-2': [c('--cluster-dns', null, '10.152.183.10')] } })];
+  // node-2 repaired after a hand edit (previous value: the hand edit); node-3 converged later, through its hook.
+  const added = [step('enable/dns/other-nodes-1', 'node-fanout', { addon: 'dns', spec: ['dns'], nodes: ['node-2', 'node-3'], fresh: ['node-3'], hooked: ['node-3'], args: { 'node-2': [c('--cluster-dns', '10.0.0.99', '10.152.183.10'), c('--cluster-domain', null, 'cluster.local')] } })];
+  assert.deepEqual(mergeSteps(existing, added), [
+    step('enable/dns/other-nodes-1', 'node-fanout', {
+      addon: 'dns',
+      spec: ['dns'],
+      nodes: ['node-1', 'node-2', 'node-3'],
+      fresh: ['node-1', 'node-2', 'node-3'],
+      hooked: ['node-3'],
+      args: { 'node-1': [c('--cluster-dns', null, '10.152.183.10')], 'node-2': [c('--cluster-dns', null, '10.152.183.10'), c('--cluster-domain', null, 'cluster.local')] },
+    }),
+  ]);
+});

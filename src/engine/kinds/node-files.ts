@@ -105,7 +105,9 @@ const argsFlagKind: StepKindImpl = {
         const found = findFlag(text, flag);
         const now = found?.line.trim();
         if (now === wantedLine || (remove && found === undefined)) return { satisfied: true, summary: `${path.basename(file)}: ${wantedLine ?? `no ${flag}`} already` };
-        return { satisfied: false, summary: `${path.basename(file)}: ${now ?? '(absent)'} -> ${wantedLine ?? '(removed)'}`, detail: `- ${now ?? '(absent)'}\n+ ${wantedLine ?? '(removed)'}` };
+        // A bare flag (no value) is not something configure's arguments_update can write.
+        const args = remove || value !== null ? { args: { service, flag, to: remove ? null : value } } : {};
+        return { satisfied: false, summary: `${path.basename(file)}: ${now ?? '(absent)'} -> ${wantedLine ?? '(removed)'}`, detail: `- ${now ?? '(absent)'}\n+ ${wantedLine ?? '(removed)'}`, ...args };
       },
       async prepare() {
         const text = await fs.readText(file);
