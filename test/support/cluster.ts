@@ -1,0 +1,43 @@
+/**
+ * The nodes of a sandbox started with `--nodes N`, for cluster tests: node-0 is the sandbox's own folder,
+ * node-I (I >= 1) is DIR/nodes/node-I/{snap,data,common,services}. Byte-level views of each node (its
+ * SNAP_DATA without mk8s-addons's own state folder), its journal, its service log, and the CLI pointed
+ * at it; MicroK8s's addons repository installed on every node as the README says.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readServiceLog, type ServiceLogEntry } from '../../src/engine/services.js';
+import { treeDigest } from './node.js';
+import type { TestSandbox } from './sandbox.js';
+
+export interface NodeJournal {
+  addons: Record<string, { steps: { phase: string }[] }>;
+  operation: { type: string; steps: { phase: string; state?: string }[] } | null;
+}
+
+export function clusterNodes(sb: TestSandbox) {
+  const nodeDir = (i: number) => (i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`));
+  const dataOf = (i: number) => (i === 0 ? sb.info.snapData : path.join(nodeDir(i), 'data'));
+  const commonOf = (i: number) => (i === 0 ? sb.info.snapCommon : path.join(nodeDir(i), 'common'));
+  const snapArgs = (i: number) => (i === 0 ? [] : ['--snap', path.join(nodeDir(i), 'snap'), '--snap-data', dataOf(i), '--snap-common', commonOf(i)]);
+  return {
+    nodeDir,
+    dataOf,
+    snapArgs,
+    /** A node's SNAP_DATA, as bytes, without mk8s-addons's own state folder. */
+    tree: (i: number) => treeDigest(dataOf(i), (rel) => rel === path.join('var', 'mk8s-addons')),
+    journalOf: (i: number) => JSON.parse(readFileSync(path.join(dataOf(i), 'var', 'mk8s-addons', 'journal.json'), 'utf8')) as NodeJournal,
+    /** `restart kubelet`, `stop flanneld`: the node's service log from entry `from` on. */
+    serviceActions: async (i: number, from = 0) => (await readServiceLog(nodeDir(i))).slice(from).map((e: ServiceLogEntry) => `${e.action} ${e.daemon}`),
+    logLength: async (i: number) => (await readServiceLog(nodeDir(i))).length,
+    /** `microk8s-repo install` on nodes 0..n-1 (1.20 has no $SNAP_COMMON/addons: the folder is made first). */
+    installRepository(n: number) {
+      for (let i = 0; i < n; i++) {
+        mkdirSync(path.join(commonOf(i), 'addons'), { recursive: true });
+        const r = sb.cli([...snapArgs(i), 'microk8s-repo', 'install']);
+        assert.equal(r.code, 0, r.stderr);
+      }
+    },
+  };
+}
