@@ -16,6 +16,12 @@
  * - undo (rollback, disable, reset): node-local disable of the addon on the nodes where this run first
  *   enabled it (each undoes from its own journal: exact and idempotent). Nodes that had the addon before
  *   the run keep their converged node steps.
+ *
+ * A real run (not --dry-run) folds the check into the converge (`converged`, below): the converge run on
+ * each node checks every step before it changes it anyway, so the step asks no node first; each node
+ * reports what it changed and whether it had the addon, and the record is completed from the reports.
+ * Until then (a crash, a node failing mid-way) the record is `pending`: its undo asks the nodes not known
+ * to be new to undo only what this run (`run`) enabled there, which each node remembered before changing.
  */
 import { randomBytes } from 'node:crypto';
 import type { PlannedAddon } from '../planner.js';
@@ -80,10 +86,10 @@ export async function readReports(ctx: StepContext, names: readonly string[]): P
 }
 
 /** One fan-out step after a run of node steps: `steps` are the addon's node steps up to here. */
-function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>): Step {
+function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>, direct?: { run: string }): Step {
   const phase = `enable/${addon.name}/other-nodes-${index}`;
   let drifted: { name: string; enabled: boolean }[] | undefined;
-  return {
+  const step: Step = {
     phase,
     kind: 'node-fanout',
     // The nodes report checks under one annotation: checks run one after the other, also in a dry-run.
@@ -127,13 +133,55 @@ function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: s
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),
   };
+  return direct ? converged(step, { addon: addon.name, spec, steps, nodes, converging, run: direct.run }) : step;
+}
+
+/**
+ * A real run's fan-out step (see the module comment): no node is asked before; the converge reports.
+ * The record is journaled `pending` with the run's id, then completed from the nodes' reports: `fresh`,
+ * the nodes that did not have the addon. Resolves false when no node changed anything.
+ */
+function converged(step: Step, p: { addon: string; spec: string[]; steps: string[]; nodes: readonly ClusterEndpoint[]; converging: Set<string>; run: string }): Step {
+  const names = p.nodes.map((n) => n.name);
+  return {
+    ...step,
+    async check() {
+      return { satisfied: false, summary: `converge ${names.join(', ')} (each node checks its steps before it changes them)` };
+    },
+    async prepare() {
+      return { addon: p.addon, spec: p.spec, nodes: names, fresh: names.filter((n) => p.converging.has(n)), pending: true, run: p.run };
+    },
+    async apply(ctx, record) {
+      const nonce = randomBytes(8).toString('hex');
+      await onNodes(ctx, p.nodes, { action: 'enable', spec: p.spec, addon: p.addon, steps: p.steps, nonce, run: p.run }, step.phase);
+      const reports = await readReports(ctx, names);
+      const fresh = new Set(record.fresh as string[]);
+      const changed: string[] = [];
+      for (const n of names) {
+        const r = reports.get(n);
+        if (!r || r.nonce !== nonce) throw new StepError(`node ${n} converged but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase: step.phase });
+        if (!r.enabled) fresh.add(n);
+        if (r.changes.length) changed.push(n);
+      }
+      record.fresh = [...fresh];
+      delete record.pending;
+      delete record.run;
+      for (const f of fresh) p.converging.add(f);
+      ctx.note(changed.length ? `converged ${changed.join(', ')}` : `${names.length} other node(s) as wanted`);
+      return changed.length > 0;
+    },
+  };
 }
 
 async function undoOnNodes(ctx: StepContext, record: UndoRecord): Promise<boolean> {
   const fresh = record.fresh as string[];
-  if (fresh.length === 0) return false;
-  const endpoints = await endpointsFor(ctx, fresh);
-  await onNodes(ctx, endpoints, { action: 'disable', spec: [String(record.addon)], addon: String(record.addon), steps: [] }, `disable/${String(record.addon)}/other-nodes`);
+  // A pending record (its converge did not report): the other nodes undo only what this run enabled there.
+  const unsure = record.pending ? (record.nodes as string[]).filter((n) => !fresh.includes(n)) : [];
+  if (fresh.length === 0 && unsure.length === 0) return false;
+  const addon = String(record.addon);
+  const phase = `disable/${addon}/other-nodes`;
+  if (fresh.length) await onNodes(ctx, await endpointsFor(ctx, fresh), { action: 'disable', spec: [addon], addon, steps: [] }, phase);
+  if (unsure.length) await onNodes(ctx, await endpointsFor(ctx, unsure), { action: 'disable', spec: [addon], addon, steps: [], run: String(record.run) }, phase);
   return true;
 }
 
@@ -165,7 +213,7 @@ export const NODE_FANOUT_KIND: StepKindImpl = {
  * The addon's built steps with a fan-out step after each run of node steps (`built[i]` is
  * `addon.steps[i]`); unchanged when there are no other nodes or no node steps.
  */
-export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>): Step[] {
+export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>, opts: { dryRun: boolean } = { dryRun: true }): Step[] {
   const spec = nodeSpec(addon, manifest);
   if (nodes.length === 0) return built;
   const out: Step[] = [];
@@ -174,6 +222,8 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
   let index = 0;
   // Nodes where this run's fan-out steps enabled the addon (shared by the addon's fan-out steps of this run).
   const converging = new Set<string>();
+  // A real run converges without asking first (`converged`); one id for the addon's fan-out steps of this run.
+  const direct = opts.dryRun ? undefined : { run: randomBytes(8).toString('hex') };
   for (const [i, step] of built.entries()) {
     const planned = addon.steps[i];
     out.push(step);
@@ -183,7 +233,7 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
     }
     const next = addon.steps[i + 1];
     if (segment.length && !next?.node) {
-      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging));
+      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging, direct));
       segment = [];
     }
   }

@@ -21,8 +21,14 @@ export interface NodeRequest {
   addon: string;
   /** The node steps to run (names within the addon; dependencies' node steps come with them). */
   steps: string[];
-  /** For check: the key the node reports under (a fresh one per check). */
+  /** For check, and for an enable that reports what it changed: the key the node reports under (a fresh one per call). */
   nonce?: string;
+  /**
+   * The initiating run of the fan-out (one id per addon and run). enable: when the addon is new on the
+   * node, the node remembers that this run enabled it, before any change; disable: only an addon this run
+   * enabled there is undone (what a rollback sends before the nodes' reports reached the journal).
+   */
+  run?: string;
 }
 
 export function encodeNodeRequest(r: NodeRequest): string {
@@ -37,7 +43,7 @@ export function decodeNodeRequest(arg: string): NodeRequest {
     throw new UsageError(`${NODE_ADDON} is run by mk8s-addons through the cluster agent, with one encoded argument; do not enable it by hand`);
   }
   const ok =
-    typeof r === 'object' && r !== null && ['enable', 'check', 'disable', 'reset'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string');
+    typeof r === 'object' && r !== null && ['enable', 'check', 'disable', 'reset'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string') && ['undefined', 'string'].includes(typeof r.nonce) && ['undefined', 'string'].includes(typeof r.run);
   if (!ok) throw new UsageError(`${NODE_ADDON}: the request is not one mk8s-addons sends (action, spec, addon, steps); do not enable it by hand`);
   return r;
 }

@@ -183,7 +183,7 @@ export async function withNodeSession<T>(
                 for (const n of prepared.notes ?? []) sink.note(`enable/${addon.name}`, n);
                 const steps = buildSteps(addon, { ...kctx, edits: prepared.edits ?? {} }, prepared.vars, prepared.chart);
                 if (cluster?.length) await ensureKinds(['node-fanout']);
-                return cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest) : steps;
+                return cluster?.length ? (await import('../cluster/fan-out.js')).withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest, { dryRun }) : steps;
               },
               engine,
             )
