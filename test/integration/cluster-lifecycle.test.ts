@@ -226,6 +226,28 @@ describe('crash recovery on a 3-node 1.20 cluster: inside a node-local run, and 
     for (const i of [0, 1, 2]) assert.deepEqual(n.tree(i), trees0[i], `node-${i}`);
   });
 
+  test('a re-run killed before its fan-out step reported: the recovery keeps the addon on nodes that had it before that run', () => {
+    const e = sb.cli(['enable', 'dns']);
+    assert.equal(e.code, 0, e.stderr + e.stdout);
+    const trees = [0, 1, 2].map(n.tree);
+    const journals = [1, 2].map((i) => JSON.stringify(n.journalOf(i).addons));
+    // The re-run's fan-out step is journaled pending (no node asked yet), then the run is killed.
+    const killed = sb.cli(['enable', 'dns', '--output', 'plain'], { MK8S_ADDONS_CRASH_AT: 'enable/dns/other-nodes-1:before' });
+    assert.equal(killed.code, null, killed.stderr + killed.stdout);
+    assert.deepEqual(n.journalOf(0).operation?.steps.map((s) => `${s.phase} ${s.state}`), ['enable/dns/other-nodes-1 applying']);
+    const r = sb.cli(['enable', 'dns', '--output', 'plain']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^✔ recover: undo enable\/dns\/other-nodes-1$/m);
+    assert.match(r.stdout, /^enable\/dns\/other-nodes-1: 2 other node\(s\) as wanted$/m);
+    assert.match(r.stdout, /^0 step\(s\) changed the node; service restarts: none$/m);
+    assert.deepEqual([0, 1, 2].map(n.tree), trees);
+    assert.deepEqual([1, 2].map((i) => JSON.stringify(n.journalOf(i).addons)), journals);
+    assert.deepEqual(sb.cli(['status', '-a', 'dns']), { code: 0, stdout: 'enabled\n', stderr: '' });
+    const off = sb.cli(['disable', 'dns']);
+    assert.equal(off.code, 0, off.stderr + off.stdout);
+    for (const i of [0, 1, 2]) assert.deepEqual(n.tree(i), trees0[i], `node-${i}`);
+  });
+
   test('killed at the :before point of a fan-out step (journaled, not applied): the next run undoes it on nodes that have nothing; every node byte-identical', () => {
     const logs = [1, 2].map((i) => JSON.stringify(n.journalOf(i)));
     const killed = sb.cli(['enable', 'dns', '--output', 'plain'], { MK8S_ADDONS_CRASH_AT: 'enable/dns/other-nodes-1:before' });
