@@ -16,6 +16,19 @@ export interface NodeJournal {
   operation: { type: string; steps: { phase: string; state?: string }[] } | null;
 }
 
+/**
+ * `disable ADDON` as the run after an interrupted `enable ADDON` whose operation held `steps` steps: it
+ * says so, undoes the fan-out step `other-nodes-1` (each node from its own journal), then finds the addon
+ * not enabled.
+ */
+export function disableRecovering(sb: TestSandbox, addon: string, steps: number): void {
+  const r = sb.cli(['disable', addon, '--output', 'plain']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, new RegExp(`^recover: an earlier run \\(pid \\d+: mk8s-addons enable ${addon}, started [^)]+\\) was interrupted; rolling back its ${steps} step\\(s\\)$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^✔ recover: undo enable/${addon}/other-nodes-1$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^disable/${addon}: ${addon} is not enabled; nothing to do$`, 'm'));
+}
+
 export function clusterNodes(sb: TestSandbox) {
   const nodeDir = (i: number) => (i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`));
   const dataOf = (i: number) => (i === 0 ? sb.info.snapData : path.join(nodeDir(i), 'data'));
