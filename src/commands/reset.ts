@@ -42,7 +42,9 @@ async function clusterToReset(s: NodeSession): Promise<ClusterEndpoint[]> {
   } catch (err) {
     throw new PreconditionError(`cannot list the cluster's nodes (${(err as Error).message.split('\n')[0]}); reset needs the API server: check that MicroK8s is running (mk8s-addons status --wait-ready)`);
   }
-  const known = new Set([...(self === undefined ? [] : [self]), ...picked.map((e) => e.name)]);
+  // No cluster found (a single non-HA node): this node's own Node name.
+  const me = self ?? (await (await import('../cluster/nodes.js')).selfNodeName(s.paths));
+  const known = new Set([me, ...picked.map((e) => e.name)]);
   const strangers = names.filter((n) => !known.has(n));
   // A single node: its one Node is this node (its name may differ from ours when there is no cluster).
   if (picked.length === 0 && names.length <= 1) return [];

@@ -268,3 +268,27 @@ describe('crash recovery on a 3-node 1.20 cluster: inside a node-local run, and 
     }
   });
 });
+
+describe('reset on a single 1.20 node with a stray Node object', () => {
+  const sandbox = useSandbox('1.20', { name: 'single-stray' });
+
+  test('refused with exit 3 naming only the stray Node; nothing changed', async () => {
+    const sb = sandbox();
+    assert.equal(sb.cli(['enable', 'helm3']).code, 0);
+    const tree = clusterNodes(sb).tree(0);
+    await sb.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'stray' } }) });
+    try {
+      assert.deepEqual(sb.cli(['reset']), {
+        code: 3,
+        stdout: '',
+        stderr:
+          'mk8s-addons: error: the cluster has 2 nodes (node-0, stray) and mk8s-addons cannot reach stray through a cluster agent (not in credentials/callback-tokens.txt); reset returns every node of the cluster: remove that node first (microk8s remove-node NAME), then run reset again\n',
+      });
+    } finally {
+      await sb.kubectl(['delete', 'node', 'stray']);
+    }
+    assert.deepEqual(clusterNodes(sb).tree(0), tree);
+    const r = sb.cli(['reset']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+  });
+});
