@@ -163,6 +163,17 @@ describe('crash recovery on a 3-node 1.20 cluster: inside a node-local run, and 
     else writeFileSync(file, JSON.stringify({ MK8S_ADDONS_CRASH_AT: at }));
   };
   // The last line of stderr: the stand-in agent's answer when the wrapper it ran was killed (MicroK8s's own agent words it its way).
+  /** Node I's configure calls from its stand-in agent's log: `(probe)`, or the node-local request's action and addon. */
+  const agentCalls = (i: number) =>
+    readFileSync(path.join(n.nodeDir(i), 'cluster-agent.log'), 'utf8')
+      .split('\n')
+      .filter((l) => / configure 200 /.test(l))
+      .map((l) => {
+        const payload = /addons=mk8s-addons-node:(\S+)/.exec(l)?.[1];
+        if (!payload) return '(probe)';
+        const req = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { action: string; addon: string };
+        return `${req.action} ${req.addon}`;
+      });
   const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
   const killedOnNode1 = (suffix: string) =>
     new RegExp(`^mk8s-addons: error in phase enable/dns/other-nodes-1: node node-1 \\(127\\.\\d+\\.\\d+\\.11:25000\\): configure failed \\(HTTP 500\\): \\S+/nodes/node-1/snap/microk8s-enable\\.wrapper mk8s-addons-node:[A-Za-z0-9_-]+ was killed by SIGKILL; see that node's cluster agent log \\(journalctl -u snap\\.microk8s\\.daemon-cluster-agent\\)${suffix}$`);
@@ -216,10 +227,13 @@ describe('crash recovery on a 3-node 1.20 cluster: inside a node-local run, and 
       assert.deepEqual(n.journalOf(i).addons, {}, `node-${i} journal`);
       assert.equal(n.journalOf(i).operation, null, `node-${i} operation`);
     }
+    const calls = [1, 2].map((i) => agentCalls(i).length);
     const e = sb.cli(['enable', 'dns', '--output', 'plain']);
     assert.equal(e.code, 0, e.stderr + e.stdout);
     assert.doesNotMatch(e.stdout, /^recover:/m);
     assert.match(e.stdout, /^enable\/dns\/other-nodes-1: converged node-1, node-2$/m);
+    // Each other node: the probe (an empty configure), then one node-local run, the converge, no check run first.
+    for (const i of [1, 2]) assert.deepEqual(agentCalls(i).slice(calls[i - 1]), ['(probe)', 'enable dns'], `node-${i}`);
     for (const i of [1, 2]) assert.deepEqual(n.journalOf(i).addons.dns?.steps.map((s) => s.phase), dnsNodeSteps, `node-${i}`);
     const off = sb.cli(['disable', 'dns']);
     assert.equal(off.code, 0, off.stderr + off.stdout);
