@@ -6,7 +6,9 @@
  * is where node steps must run too), never fans out further.
  * - enable: converge the steps named (and its dependencies' node steps);
  * - check: the same as a dry-run, reported on this node's Node object (annotation, with the nonce);
- * - disable: undo every step of the addon this node journaled.
+ * - disable: undo every step of the addon this node journaled;
+ * - reset: `reset` here (src/commands/reset.ts `resetHere`): every addon this node's journal lists undone,
+ *   its files restored from its own snapshot; what another node's `reset` asks of each node.
  */
 import { Writable } from 'node:stream';
 import type { GlobalOptions } from '../grammar.js';
@@ -23,6 +25,15 @@ import type { NodeRequest } from './payload.js';
 
 export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io: Streams): Promise<number> {
   const catalogue = await loadCatalogue();
+  if (req.action === 'reset') {
+    const { withNodeSession } = await import('../commands/run.js');
+    const { resetHere } = await import('../commands/reset.js');
+    return withNodeSession({ ...globals, dryRun: false }, 'plain', io, 'mk8s-addons (node-local, for another node) reset', async (s) => {
+      await resetHere(s, catalogue, { dryRun: false, others: [] });
+      s.sink.result({ ok: true, changed: s.stats.changed, restarts: s.stats.restarts });
+      return EXIT.ok;
+    }, { nodeLocal: (_addon, step) => step.node === true });
+  }
   const command = req.action === 'disable' ? 'disable' : 'enable';
   const specs = parseAddonSpecs(command, command === 'enable' ? req.spec : [req.addon], globals, catalogue);
   const { withNodeSession } = await import('../commands/run.js');

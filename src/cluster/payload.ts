@@ -10,8 +10,12 @@ import { UsageError } from '../errors.js';
 export const NODE_ADDON = 'mk8s-addons-node';
 
 export interface NodeRequest {
-  /** enable: run `steps` of `addon` (node steps only) to converge; check: the same as a dry-run, reported on the Node; disable: undo every node step of `addon` this node journaled. */
-  action: 'enable' | 'check' | 'disable';
+  /**
+   * enable: run `steps` of `addon` (node steps only) to converge; check: the same as a dry-run, reported on
+   * the Node; disable: undo every node step of `addon` this node journaled; reset: `reset` on that node
+   * (every addon its journal lists undone, its files restored from its own snapshot; `addon` and `steps` unused).
+   */
+  action: 'enable' | 'check' | 'disable' | 'reset';
   /** The addon as the initiating node resolved it, in flag style (`cilium --version 1.20.0`): words for the grammar. */
   spec: string[];
   addon: string;
@@ -33,7 +37,7 @@ export function decodeNodeRequest(arg: string): NodeRequest {
     throw new UsageError(`${NODE_ADDON} is run by mk8s-addons through the cluster agent, with one encoded argument; do not enable it by hand`);
   }
   const ok =
-    typeof r === 'object' && r !== null && ['enable', 'check', 'disable'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string');
+    typeof r === 'object' && r !== null && ['enable', 'check', 'disable', 'reset'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string') && ['undefined', 'string'].includes(typeof r.nonce);
   if (!ok) throw new UsageError(`${NODE_ADDON}: the request is not one mk8s-addons sends (action, spec, addon, steps); do not enable it by hand`);
   return r;
 }

@@ -221,7 +221,7 @@ export async function withNodeSession<T>(
  * token stops the run before any change (exit 3, naming the node). None without an API call when this
  * node is not HA, lists no joined node and no node is named.
  */
-async function clusterNodesFor(paths: SnapPaths, kubeconfig: string, wanted?: string): Promise<{ self: string | undefined; picked: ClusterEndpoint[] }> {
+export async function clusterNodesFor(paths: SnapPaths, kubeconfig: string, wanted?: string): Promise<{ self: string | undefined; picked: ClusterEndpoint[] }> {
   const files = nodeFiles(paths);
   const tokens = await readText(path.join(paths.snapData, 'credentials', 'callback-tokens.txt'));
   if (wanted === undefined && !(await exists(files.lock('ha-cluster'))) && !tokens?.trim()) return { self: undefined, picked: [] };

@@ -155,12 +155,12 @@ export class Executor {
     const record = await step.prepare(this.ctx);
     const entry = await recorder.applying(addon.name, step, record, this.ctx);
     this.crashIfAsked(phase, 'before');
-    await step.apply(this.ctx, record);
+    const did = await step.apply(this.ctx, record);
     await recorder.applied(entry);
     this.crashIfAsked(phase, 'after');
-    for (const s of step.restarts ?? []) this.ctx.requestRestart(s, phase);
-    // A wait changed nothing, whether or not it had to wait.
-    const changed = !step.observes;
+    if (did !== false) for (const s of step.restarts ?? []) this.ctx.requestRestart(s, phase);
+    // A wait changed nothing, whether or not it had to wait; nor did an apply that found nothing to change.
+    const changed = !step.observes && did !== false;
     if (changed) this.opts.stats.changed++;
     sink.step({ phase, status: 'done', changed, summary: check.summary });
     return { status: 'done', summary: check.summary, changed };

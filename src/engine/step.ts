@@ -88,6 +88,11 @@ export interface Step {
   check(ctx: StepContext): Promise<CheckResult>;
   /** Read-only: the record undo will need; journaled before apply runs. */
   prepare(ctx: StepContext): Promise<UndoRecord>;
-  apply(ctx: StepContext, record: UndoRecord): Promise<void>;
+  /**
+   * Makes the change; may fill in `record` (saved with the step as applied). Resolves false when it found
+   * nothing to change after all (a step whose check cannot see the node, e.g. the cluster fan-out's
+   * converge, whose nodes check each step themselves): reported done, not counted as a change, no restart.
+   */
+  apply(ctx: StepContext, record: UndoRecord): Promise<boolean | void>;
   undo(ctx: StepContext, record: UndoRecord): Promise<boolean | void>;
 }

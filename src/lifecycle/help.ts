@@ -22,12 +22,13 @@ Exit codes: 0 every enabled addon is as recorded, 1 an addon is degraded, 2 inva
 
 export const RESET_HELP = `Usage: mk8s-addons reset [--destroy-storage] [--dry-run]
 
-Puts this single-node MicroK8s back as it was before mk8s-addons: finishes or rolls back an interrupted
-operation, disables every enabled addon (dependants first), then restores every node file mk8s-addons
-ever changed (args files, locks, CNI configs, binaries) from the journal's snapshot, saying which, and
-restarts the daemons that read restored args files. Running it again does nothing.
+Puts MicroK8s back as it was before mk8s-addons: finishes or rolls back an interrupted operation,
+disables every enabled addon (dependants first), then restores every node file mk8s-addons ever changed
+(args files, locks, CNI configs, binaries) from the journal's snapshot, saying which, and restarts the
+daemons that read restored args files. On a cluster, every other node does the same with its own journal
+(through its cluster agent). Running it again does nothing.
 
-Refused on a cluster of more than one node (remove the other nodes first) and on a worker node.
+Refused on a worker node, and while the cluster has a node mk8s-addons cannot reach (exit 3, naming it).
 
 Options:
   --destroy-storage  also remove the data of addons that keep storage (no addon in the catalogue does)
