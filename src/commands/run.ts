@@ -7,7 +7,7 @@ import type { AddonManifest, Catalogue, StepKind } from '../catalogue.js';
 import type { AddonSpec, GlobalOptions, OutputMode } from '../grammar.js';
 import { plan as makePlan, type Plan } from '../planner.js';
 import type { Streams } from './index.js';
-import { EXIT, Mk8sError, UsageError } from '../errors.js';
+import { EXIT, Mk8sError, PreconditionError, UsageError } from '../errors.js';
 import { planEvent, renderPlan } from '../output/plan.js';
 import { resolveSnapPaths, detectLayout, hostResolvConf, readSandboxMarker, nodeFiles, type SnapPaths } from '../node/node.js';
 import { preflight, isNode } from '../node/preflight.js';
@@ -159,6 +159,7 @@ export async function withNodeSession<T>(
         const thePlan = only ? { ...planned, addons: planned.addons.map((a) => ({ ...a, steps: a.steps.filter((st) => only(a.name, st)) })) } : planned;
         // A cluster's other nodes (src/cluster/): found only when this node has any (no API call on a single non-HA node).
         const cluster = only || command !== 'enable' ? undefined : (await clusterNodesFor(paths, kubeconfig, opts.nodes)).picked;
+        if (cluster?.length) await refuseWithoutRepositories(paths, thePlan, cluster);
         if (dryRun) sink.plan(planEvent(thePlan));
         const prepare = (addon: PlannedAddon) =>
           prepareAddon(addon, { paths, layout, globals, kubeconfig, env, resolvConf, manifest: catalogue.get(addon.name) as AddonManifest, folder: catalogue.folder(addon.name), plan: thePlan, installed: current.addons, nodeLocal: only !== undefined });
@@ -231,6 +232,21 @@ export async function clusterNodesFor(paths: SnapPaths, kubeconfig: string, want
   const picked = selectNodes(view, wanted);
   await Promise.all(picked.map((e) => configureNode(e, {}, { timeoutMs: 10_000 })));
   return { self: view.self, picked };
+}
+
+/**
+ * The other nodes run an addon's node steps through our MicroK8s addons repository there (the cluster
+ * agent's addon enable reaches `microk8s-enable.wrapper`, which finds our hook in `$SNAP_COMMON/addons`).
+ * MicroK8s has addon repositories from 1.24 on; on 1.20-1.23 the wrapper knows only the addons of the snap
+ * (`$SNAP/actions`), so no node could check or converge: refused before any change, exit 3. This node's
+ * folder stands for the cluster's MicroK8s (every node of a cluster runs the same channel).
+ */
+async function refuseWithoutRepositories(paths: SnapPaths, plan: Plan, others: readonly ClusterEndpoint[]): Promise<void> {
+  const withNodeSteps = plan.addons.filter((a) => a.steps.some((st) => st.node)).map((a) => a.name);
+  if (withNodeSteps.length === 0 || (await exists(path.join(paths.snapCommon, 'addons')))) return;
+  throw new PreconditionError(
+    `this MicroK8s has no addon repositories (no ${path.join(paths.snapCommon, 'addons')}: they came with MicroK8s 1.24), so the cluster agents of ${others.map((o) => o.name).join(', ')} cannot run mk8s-addons there for the node steps of ${withNodeSteps.join(', ')}; upgrade MicroK8s to 1.24 or later on every node, then run sudo mk8s-addons microk8s-repo install on each`,
+  );
 }
 
 /**

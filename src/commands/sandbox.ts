@@ -96,6 +96,8 @@ export async function runSandbox(words: string[], globals: GlobalOptions, output
           const services = Object.entries(n.services).map(([d, s]) => `${d} ${s}`).join(', ');
           io.stdout.write(`  ${n.name}: cluster agent (sandbox stand-in, our code) on https://${n.address} ${n.agent.alive ? `(pid ${n.agent.pid})` : '(stopped)'}; services (simulated): ${services}; kubelet: kwok; links in ${n.netns}\n`);
         }
+        // MicroK8s 1.20-1.23 have no addon repositories: the stand-in wrapper dispatches to them as 1.24+ does.
+        if (st.era === '1.20' && st.clusterNodes.length > 0) io.stdout.write('  enable wrapper: dispatches to $SNAP_COMMON/addons as MicroK8s 1.24+ does (MicroK8s 1.20 has no addon repositories)\n');
       }
       return st.running ? EXIT.ok : EXIT.precondition;
     }

@@ -10,7 +10,7 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clusterNodes, disableRecovering } from '../support/cluster.js';
@@ -36,6 +36,26 @@ for (const era of ['1.20', '1.35'] as const) {
       n = clusterNodes(sb);
       n.installRepositories(3);
       for (const i of [0, 1, 2]) trees0.push(n.tree(i));
+    });
+
+    if (era === '1.20') test('a MicroK8s without addon repositories (1.20-1.23: no $SNAP_COMMON/addons) is refused before any change on a cluster, exit 3', async () => {
+      const addons = path.join(sb.info.snapCommon, 'addons');
+      renameSync(addons, `${addons}.aside`);
+      try {
+        const logs = await Promise.all([0, 1, 2].map((i) => n.logLength(i)));
+        const r = sb.cli(['enable', 'dns']);
+        assert.deepEqual(r, {
+          code: 3,
+          stdout: '',
+          stderr: `mk8s-addons: error: this MicroK8s has no addon repositories (no ${addons}: they came with MicroK8s 1.24), so the cluster agents of node-1, node-2 cannot run mk8s-addons there for the node steps of dns; upgrade MicroK8s to 1.24 or later on every node, then run sudo mk8s-addons microk8s-repo install on each\n`,
+        });
+        for (const i of [0, 1, 2]) {
+          assert.deepEqual(n.tree(i), trees0[i], `node-${i}`);
+          assert.equal(await n.logLength(i), logs[i], `node-${i} service log`);
+        }
+      } finally {
+        renameSync(`${addons}.aside`, addons);
+      }
     });
 
     if (era === '1.20') test('apply -f: a file enabling dns converges every node; the file without it, with --prune, disables it on every node', () => {

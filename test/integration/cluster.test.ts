@@ -39,6 +39,9 @@ for (const era of ['1.20', '1.35'] as const) {
         const line = st.stdout.split('\n').find((l) => l.startsWith(`  node-${i}: `));
         assert.match(line ?? '', new RegExp(`^ {2}node-${i}: cluster agent \\(sandbox stand-in, our code\\) on https://${addr(i).replaceAll('.', '\\.')}:25000 \\(pid \\d+\\); services \\(simulated\\): .*; kubelet: kwok; links in ${sb.info.netns}-n${i}$`));
       }
+      // The 1.20 era says where it goes beyond MicroK8s 1.20 (no addon repositories there).
+      const wrapper = '  enable wrapper: dispatches to $SNAP_COMMON/addons as MicroK8s 1.24+ does (MicroK8s 1.20 has no addon repositories)';
+      assert.equal(st.stdout.split('\n').includes(wrapper), era === '1.20');
       const netns = (await run(['ip', ['netns', 'list']])).stdout;
       for (const i of [1, 2]) assert.match(netns, new RegExp(`^${sb.info.netns}-n${i}\\b`, 'm'));
       // Each node laid out as MicroK8s's of the era; 1.20's flanneld brought up flannel.1 in each node's namespace.
