@@ -37,7 +37,8 @@ import { StepError } from '../errors.js';
 import { configureNode, type ClusterEndpoint, type ConfigureCall } from '../adapters/cluster-agent.js';
 import type { JournalStep } from '../engine/journal.js';
 import { discoverCluster } from './nodes.js';
-import { encodeNodeRequest, NODE_ADDON, type NodeRequest } from './payload.js';
+import { encodeNodeRequest, NODE_ADDON, type NodeCheck, type NodeRequest, type NodeRun } from './payload.js';
+import type { CheckPart, NodeChecks } from './node-checks.js';
 import { serviceEntries, undoEntries, type ArgsChange } from './configure-args.js';
 import type { NodeCheckReport } from './node-report.js';
 
@@ -91,28 +92,65 @@ export async function callNodes(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, 
   throw new StepError(`${first.err.message}${others}`, { phase });
 }
 
-export async function readReports(ctx: StepContext, names: readonly string[]): Promise<Map<string, NodeCheckReport | undefined>> {
+/** Each node's reports on its Node object (the last check it ran: one report per check, under its nonce). */
+export async function readReports(ctx: Pick<StepContext, 'kubeconfig'>, names: readonly string[]): Promise<Map<string, NodeCheckReport[]>> {
   const { connectHttp } = await import('../adapters/kube-http.js');
   const kube = await connectHttp(ctx.kubeconfig);
-  const out = new Map<string, NodeCheckReport | undefined>();
+  const out = new Map<string, NodeCheckReport[]>();
   await Promise.all(
     names.map(async (n) => {
       const r = await kube.request<{ metadata?: { annotations?: Record<string, string> } }>('GET', `/api/v1/nodes/${encodeURIComponent(n)}`);
       const text = r.status === 200 ? r.body.metadata?.annotations?.[CHECK_ANNOTATION] : undefined;
       try {
-        out.set(n, text ? (JSON.parse(text) as NodeCheckReport) : undefined);
+        const parsed = text ? (JSON.parse(text) as NodeCheckReport | NodeCheckReport[]) : [];
+        out.set(n, Array.isArray(parsed) ? parsed : [parsed]);
       } catch {
-        out.set(n, undefined);
+        out.set(n, []);
       }
     }),
   );
   return out;
 }
 
-/** One fan-out step after a run of node steps: `steps` are the addon's node steps up to here. */
-function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: string[], segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>, known: ReadonlySet<string>): Step {
+/**
+ * Asks `nodes` for the checks of `parts` in one node-local process each, and keeps every report in
+ * `checks` (as of now). `request`: the node-local run to send (a check; or a converge, the checks run
+ * after it). Rejects naming the nodes whose request failed.
+ */
+export async function askChecks(ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, checks: NodeChecks, nodes: readonly ClusterEndpoint[], parts: readonly CheckPart[], phase: string): Promise<void> {
+  if (nodes.length === 0 || parts.length === 0) return;
+  const sent = parts.map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
+  const [first, ...rest] = sent.map((x) => x.check) as [NodeCheck, ...NodeCheck[]];
+  await onNodes(ctx, nodes, { action: 'check', ...first, ...(rest.length ? { checks: rest } : {}) }, phase);
+  await keepReports(ctx, checks, nodes.map((n) => n.name), sent);
+}
+
+/** Keeps the reports the nodes made for `sent` (read from their Node objects). */
+async function keepReports(ctx: Pick<StepContext, 'kubeconfig'>, checks: NodeChecks, names: readonly string[], sent: readonly { part: CheckPart; check: NodeCheck }[]): Promise<void> {
+  if (names.length === 0 || sent.length === 0) return;
+  const reports = await readReports(ctx, names);
+  for (const n of names) {
+    for (const { part, check } of sent) {
+      const r = reports.get(n)?.find((x) => x.nonce === check.nonce);
+      if (r) checks.keep(part.key, n, r);
+    }
+  }
+}
+
+/** A node a fan-out step's check found to change; `handed`: converges handed on to it wait there. */
+interface Drifted {
+  name: string;
+  enabled: boolean;
+  report?: NodeCheckReport;
+  handed?: boolean;
+}
+
+/** One fan-out step after a run of node steps: `part` is its check (the addon's node steps up to here). */
+function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>, known: ReadonlySet<string>, checks: NodeChecks): Step {
+  const index = Number(part.key.split('#')[1]);
+  const { spec, steps } = part;
   const phase = `enable/${addon.name}/other-nodes-${index}`;
-  let drifted: { name: string; enabled: boolean; report?: NodeCheckReport }[] | undefined;
+  let drifted: Drifted[] | undefined;
   return {
     phase,
     kind: 'node-fanout',
@@ -122,53 +160,80 @@ function fanOutStep(addon: PlannedAddon, spec: string[], index: number, steps: s
     async check(ctx): Promise<CheckResult> {
       // A node an earlier fan-out step of this run converged, the addon new there, has not had these
       // steps yet: it converges without a check run of its own (one node-local process instead of two;
-      // its converge run checks each step before it changes it). Every other node is asked.
-      const asked = nodes.filter((n) => !converging.has(n.name));
-      const nonce = randomBytes(8).toString('hex');
-      if (asked.length) await onNodes(ctx, asked, { action: 'check', spec, addon: addon.name, steps, nonce }, phase);
-      const reports = asked.length ? await readReports(ctx, asked.map((n) => n.name)) : new Map<string, NodeCheckReport | undefined>();
+      // its converge run checks each step before it changes it). Every other node reports: a report it
+      // made since the last change of it or of the cluster counts (src/cluster/node-checks.ts), the
+      // others are asked now, with the checks of the fan-out steps right after this one.
+      await checks.settled();
+      const asked = nodes.filter((n) => !converging.has(n.name) && !checks.valid(part.key, n.name));
+      await askChecks(ctx, checks, asked, checks.expand([part, ...checks.chain(part.key)]), phase);
       const lines: string[] = [];
       drifted = [];
       for (const n of nodes) {
+        // Converges an earlier fan-out step handed to this one (not run there yet: it runs them first).
+        const handed = checks.handedOn(n.name).map((h) => `${h.addon}'s node steps ${h.steps.join(', ')} (handed on by its fan-out step)`);
         if (converging.has(n.name)) {
-          drifted.push({ name: n.name, enabled: false });
-          lines.push(`${n.name}: ${segment.join(', ')} (${addon.name} is new there in this run)`);
+          drifted.push({ name: n.name, enabled: false, handed: handed.length > 0 });
+          lines.push(`${n.name}: ${[...handed, ...segment].join(', ')} (${addon.name} is new there in this run)`);
           continue;
         }
-        const r = reports.get(n.name);
-        if (!r || r.nonce !== nonce) throw new StepError(`node ${n.name} ran the check but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase });
-        if (r.changes.length) {
+        const r = checks.valid(part.key, n.name);
+        if (!r) throw new StepError(`node ${n.name} ran the check but did not report it on its Node object (annotation ${CHECK_ANNOTATION}); see that node's cluster agent log`, { phase });
+        if (r.changes.length || handed.length) {
           // Converged before by this node's fan-out (its args through configure only: no journal there), or by its hook.
-          drifted.push({ name: n.name, enabled: r.enabled || known.has(n.name), report: r });
+          drifted.push({ name: n.name, enabled: r.enabled || known.has(n.name), report: r, handed: handed.length > 0 });
           const viaConfigure = (r.args ?? []).map((a) => `${a.service} ${a.to === null ? `-${a.flag}` : `${a.flag}=${a.to}`}`);
-          lines.push(`${n.name}: ${r.changes.join(', ')}${viaConfigure.length ? ` (configure: ${viaConfigure.join(', ')}; restart ${[...new Set((r.args ?? []).map((a) => a.daemon))].join(', ')})` : ''}`);
+          lines.push(`${n.name}: ${[...handed, ...r.changes].join(', ')}${viaConfigure.length ? ` (configure: ${viaConfigure.join(', ')}; restart ${[...new Set((r.args ?? []).map((a) => a.daemon))].join(', ')})` : ''}`);
         }
       }
       if (drifted.length === 0) return { satisfied: true, summary: `${nodes.length} other node(s) as wanted` };
       return { satisfied: false, summary: `would change ${drifted.map((d) => d.name).join(', ')}`, detail: lines.join('\n') };
     },
     async prepare(): Promise<UndoRecord> {
-      const d: { name: string; enabled: boolean; report?: NodeCheckReport }[] = drifted ?? nodes.map((n) => ({ name: n.name, enabled: false }));
+      const d: Drifted[] = drifted ?? nodes.map((n) => ({ name: n.name, enabled: false }));
       // Per node: the args configure changes (with their previous values, journaled before any is sent),
-      // and whether the hook run is needed (no report, an older report, or steps configure cannot express).
+      // and whether the hook run is needed (no report, an older report, steps configure cannot express, or
+      // converges handed on to this step).
       const args: Record<string, ArgsRecord[]> = {};
       for (const x of d) if (x.report?.args?.length) args[x.name] = x.report.args.map(({ service, flag, from, to, daemon }) => ({ service, flag, from, to, daemon }));
-      const hooked = d.filter((x) => x.report?.hook === undefined || x.report.hook.length > 0).map((x) => x.name);
+      const hooked = d.filter((x) => x.handed || x.report?.hook === undefined || x.report.hook.length > 0).map((x) => x.name);
       return { addon: addon.name, spec, nodes: d.map((x) => x.name), fresh: d.filter((x) => !x.enabled).map((x) => x.name), args, hooked };
     },
     async apply(ctx, record) {
       const names = record.nodes as string[];
       const args = record.args as Record<string, ArgsRecord[]>;
       const hooked = record.hooked as string[];
-      // One configure per node: `service` (args, restarts) is processed before `addon` (the hook run).
+      // A node that needs only the hook run here, when a fan-out step follows with nothing cluster-wide
+      // in between, is handed to it: that step runs this converge first, in its own node-local process
+      // (one process on the node instead of two; the order on the node is the same). A node with args
+      // edits through configure is converged now: `service` runs before any hook run of a later step.
+      const handOn = checks.chain(part.key).length ? names.filter((n) => hooked.includes(n) && !args[n]?.length) : [];
+      const now = names.filter((n) => !handOn.includes(n));
+      const self: NodeRun = { spec, addon: addon.name, steps };
+      for (const n of handOn) checks.handOver(n, [...checks.take(n), self]);
+      for (const n of now) checks.nodeChanges(n);
+      // A hook run checks the fan-out steps right after this one once it converged, in the same process.
+      const chain = checks.chain(part.key);
+      const after = (chain.length ? checks.expand(chain) : []).map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
+      const enable = (before: NodeRun[]): NodeRequest => ({ action: 'enable', ...self, ...(before.length ? { before } : {}), ...(after.length ? { checks: after.map((x) => x.check) } : {}) });
       await callNodes(
         ctx,
-        nodes.filter((n) => names.includes(n.name)),
-        (e) => [{ service: serviceEntries(args[e.name] ?? [], true), addon: hooked.includes(e.name) ? [hookEntry({ action: 'enable', spec, addon: addon.name, steps })] : [] }],
+        nodes.filter((n) => now.includes(n.name)),
+        (e) => {
+          // A converge of a dependency of this addon, without arguments, is left out: this addon's node-local
+          // run plans it the same way and does every node step of it first (cilium's run installs helm3's binary).
+          const before = checks.take(e.name).filter((r) => !(part.with.includes(r.addon) && r.spec.length === 1));
+          const service = serviceEntries(args[e.name] ?? [], true);
+          const hook = hooked.includes(e.name) ? [hookEntry(enable(service.length ? [] : before))] : [];
+          // One configure: `service` (args, restarts) is processed before `addon` (the hook run). Converges
+          // handed on to this step go first: with args edits here, in a configure of their own.
+          const first = service.length && before.length ? [{ addon: [hookEntry({ action: 'enable', ...(before.at(-1) as NodeRun), ...(before.length > 1 ? { before: before.slice(0, -1) } : {}) })] }] : [];
+          return [...first, { service, addon: hook }];
+        },
         phase,
       );
       for (const f of record.fresh as string[]) if (hooked.includes(f)) converging.add(f);
-      ctx.note(`converged ${names.join(', ')}`);
+      await keepReports(ctx, checks, now.filter((n) => hooked.includes(n)), after);
+      ctx.note([...(now.length ? [`converged ${now.join(', ')}`] : []), ...(handOn.length ? [`${handOn.join(', ')}: handed on to the next fan-out step (one node-local run there)`] : [])].join('; '));
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),
   };
@@ -254,28 +319,30 @@ export const NODE_FANOUT_KIND: StepKindImpl = {
 
 /**
  * The addon's built steps with a fan-out step after each run of node steps (`built[i]` is
- * `addon.steps[i]`); unchanged when there are no other nodes or no node steps. `known`: the nodes the
- * addon's journaled fan-out steps converged (`fanOutNodes`), where the addon is not new.
+ * `addon.steps[i]`); unchanged when there are no other nodes. `known`: the nodes the addon's journaled
+ * fan-out steps converged (`fanOutNodes`), where the addon is not new. `checks`: the run's node checks
+ * (src/cluster/node-checks.ts), told when a cluster-wide step is about to change the cluster.
  */
-export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], manifest: Pick<AddonManifest, 'arguments'>, known: ReadonlySet<string> = new Set()): Step[] {
-  const spec = nodeSpec(addon, manifest);
+export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly ClusterEndpoint[], checks: NodeChecks, known: ReadonlySet<string> = new Set()): Step[] {
   if (nodes.length === 0) return built;
+  const parts = checks.plan.parts.filter((p) => p.addon === addon.name);
   const out: Step[] = [];
-  const sofar: string[] = [];
   let segment: string[] = [];
-  let index = 0;
   // Nodes where this run's fan-out steps enabled the addon (shared by the addon's fan-out steps of this run).
   const converging = new Set<string>();
   for (const [i, step] of built.entries()) {
     const planned = addon.steps[i];
-    out.push(step);
     if (planned?.node) {
-      sofar.push(planned.name);
+      out.push(step);
       segment.push(planned.name);
+    } else {
+      out.push({ ...step, apply: (ctx, record) => (checks.clusterChanges(), step.apply(ctx, record)) });
     }
     const next = addon.steps[i + 1];
     if (segment.length && !next?.node) {
-      out.push(fanOutStep(addon, spec, ++index, [...sofar], segment, nodes, converging, known));
+      const part = parts.shift();
+      if (!part) throw new Error(`fan-out: no check part for ${addon.name} at ${planned?.name ?? i}`);
+      out.push(fanOutStep(addon, part, segment, nodes, converging, known, checks));
       segment = [];
     }
   }

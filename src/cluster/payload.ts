@@ -23,7 +23,38 @@ export interface NodeRequest {
   steps: string[];
   /** For check: the key the node reports under (a fresh one per check). */
   nonce?: string;
+  /**
+   * check: the checks to run (`spec`, `addon`, `steps`, `nonce` above are the first); enable: the checks to
+   * run right after the converge, in the same process (src/cluster/node-checks.ts). Each is reported under
+   * its own nonce, all in one patch of the Node.
+   */
+  checks?: NodeCheck[];
+  /**
+   * enable: other node-local enables to run first, each its own run (the converges an earlier fan-out step
+   * handed to this one: src/cluster/node-checks.ts).
+   */
+  before?: NodeRun[];
 }
+
+/** One node-local enable: `steps` of `addon` (node steps; its dependencies' node steps with them). */
+export interface NodeRun {
+  spec: string[];
+  addon: string;
+  steps: string[];
+}
+
+/** One check a node runs and reports (a dry-run of `steps` of `addon`, reported under `nonce`). */
+export interface NodeCheck extends NodeRun {
+  nonce: string;
+}
+
+const words = (x: unknown) => Array.isArray(x) && x.every((w) => typeof w === 'string');
+const isRun = (c: unknown) => {
+  const x = c as Partial<NodeRun> | null;
+  return typeof x === 'object' && x !== null && words(x.spec) && typeof x.addon === 'string' && words(x.steps);
+};
+const isCheck = (c: unknown) => isRun(c) && typeof (c as NodeCheck).nonce === 'string';
+const listOf = (x: unknown, ok: (c: unknown) => boolean) => x === undefined || (Array.isArray(x) && x.every(ok));
 
 export function encodeNodeRequest(r: NodeRequest): string {
   return `${NODE_ADDON}:${Buffer.from(JSON.stringify(r)).toString('base64url')}`;
@@ -37,7 +68,7 @@ export function decodeNodeRequest(arg: string): NodeRequest {
     throw new UsageError(`${NODE_ADDON} is run by mk8s-addons through the cluster agent, with one encoded argument; do not enable it by hand`);
   }
   const ok =
-    typeof r === 'object' && r !== null && ['enable', 'check', 'disable', 'reset'].includes(r.action) && Array.isArray(r.spec) && r.spec.every((w) => typeof w === 'string') && typeof r.addon === 'string' && Array.isArray(r.steps) && r.steps.every((s) => typeof s === 'string') && ['undefined', 'string'].includes(typeof r.nonce);
+    typeof r === 'object' && r !== null && ['enable', 'check', 'disable', 'reset'].includes(r.action) && words(r.spec) && typeof r.addon === 'string' && words(r.steps) && ['undefined', 'string'].includes(typeof r.nonce) && listOf(r.checks, isCheck) && listOf(r.before, isRun);
   if (!ok) throw new UsageError(`${NODE_ADDON}: the request is not one mk8s-addons sends (action, spec, addon, steps); do not enable it by hand`);
   return r;
 }

@@ -23,6 +23,8 @@ import { prepareAddon, preloadHooks } from '../addons/hooks.js';
 import { exists, readText } from '../adapters/fs.js';
 import type { Layout, PlannedAddon, PlannedStep } from '../planner.js';
 import type { ClusterEndpoint } from '../adapters/cluster-agent.js';
+import type { NodeChecks } from '../cluster/node-checks.js';
+import type { StepContext } from '../engine/step.js';
 import path from 'node:path';
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
@@ -174,6 +176,10 @@ export async function withNodeSession<T>(
             early.set(addon.name, prepared);
           }
         }
+        // The other nodes' checks: those of the fan-out steps before the first cluster-wide step asked now,
+        // side by side with the hooks, when there is no interrupted run to recover first; each step takes
+        // its report as long as nothing changed that node since (src/cluster/node-checks.ts).
+        const checks = cluster?.length ? await nodeChecksFor(thePlan, catalogue, cluster, engine.base, dryRun || current.operation === null) : undefined;
         await ensureKinds(thePlan.addons.flatMap((a) => a.steps.map((s) => s.kind as StepKind)));
         const kctx = { paths, layout };
         // An addon's notes are said once its hook's verdict (cilium's render check) passed, in plan order:
@@ -193,7 +199,7 @@ export async function withNodeSession<T>(
                 if (cluster?.length) await ensureKinds(['node-fanout']);
                 if (!cluster?.length) return { steps, ready };
                 const { withFanOut, fanOutNodes } = await import('../cluster/fan-out.js');
-                return { steps: withFanOut(addon, steps, cluster, catalogue.get(addon.name) as AddonManifest, fanOutNodes(current.addons[addon.name]?.steps)), ready };
+                return { steps: withFanOut(addon, steps, cluster, checks as NodeChecks, fanOutNodes(current.addons[addon.name]?.steps)), ready };
               },
               engine,
             )
@@ -214,6 +220,19 @@ export async function withNodeSession<T>(
     process.off('SIGTERM', onSignal);
     await lock?.release();
   }
+}
+
+/**
+ * The run's node checks (src/cluster/node-checks.ts); `ahead`: the checks of the fan-out steps before
+ * the plan's first cluster-wide step are sent to every other node now (one node-local process each), not
+ * awaited.
+ */
+async function nodeChecksFor(plan: Plan, catalogue: Catalogue, nodes: readonly ClusterEndpoint[], ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, ahead: boolean): Promise<NodeChecks> {
+  const { planFanOuts, NodeChecks } = await import('../cluster/node-checks.js');
+  const { askChecks, nodeSpec } = await import('../cluster/fan-out.js');
+  const checks = new NodeChecks(planFanOuts(plan.addons, (a) => nodeSpec(a, catalogue.get(a.name) as AddonManifest), (n) => catalogue.get(n)?.requires ?? []));
+  if (ahead && checks.plan.leading.length) checks.startedAhead(askChecks(ctx, checks, nodes, checks.expand(checks.plan.leading), 'other-nodes'));
+  return checks;
 }
 
 /**
