@@ -219,15 +219,19 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
         ctx,
         nodes.filter((n) => now.includes(n.name)),
         (e) => {
-          // A converge of a dependency of this addon, without arguments, is left out: this addon's node-local
-          // run plans it the same way and does every node step of it first (cilium's run installs helm3's binary).
-          const before = checks.take(e.name).filter((r) => !(part.with.includes(r.addon) && r.spec.length === 1));
+          const taken = checks.take(e.name);
           const service = serviceEntries(args[e.name] ?? [], true);
-          const hook = hooked.includes(e.name) ? [hookEntry(enable(service.length ? [] : before))] : [];
-          // One configure: `service` (args, restarts) is processed before `addon` (the hook run). Converges
-          // handed on to this step go first: with args edits here, in a configure of their own.
-          const first = service.length && before.length ? [{ addon: [hookEntry({ action: 'enable', ...(before.at(-1) as NodeRun), ...(before.length > 1 ? { before: before.slice(0, -1) } : {}) })] }] : [];
-          return [...first, { service, addon: hook }];
+          // One configure: `service` (args, restarts) is processed before `addon` (the hook run). So with
+          // args edits here, the converges handed on to this step go first, in a configure of their own.
+          if (service.length && taken.length) {
+            const first: NodeRequest = { action: 'enable', ...(taken.at(-1) as NodeRun), ...(taken.length > 1 ? { before: taken.slice(0, -1) } : {}) };
+            return [{ addon: [hookEntry(first)] }, { service, addon: hooked.includes(e.name) ? [hookEntry(enable([]))] : [] }];
+          }
+          // Else they run first in this step's hook run; one of a dependency of this addon, without
+          // arguments, is left out: this addon's node-local run plans it the same way and does every node
+          // step of it first (cilium's run installs helm3's binary).
+          const before = taken.filter((r) => !(part.with.includes(r.addon) && r.spec.length === 1));
+          return [{ service, addon: hooked.includes(e.name) ? [hookEntry(enable(before))] : [] }];
         },
         phase,
       );
