@@ -8,6 +8,8 @@
  * - check: each node runs the node steps as a dry-run (node-local mode, src/cluster/node-local.ts) and
  *   reports on its own Node object (annotation `mk8s-addons.io/node-check`, under a fresh nonce); the
  *   step is satisfied when no node would change, else it names the drifted nodes and their phases; a
+ *   report made earlier in the run counts when nothing changed that node or the cluster since (asked at
+ *   the start, with an earlier step's check or right after its converge: src/cluster/node-checks.ts); a
  *   node where an earlier fan-out step of this run enabled the addon is not asked again (it converges:
  *   its converge run checks each step before it changes it), one node-local process per step, not two;
  * - apply: the drifted nodes, in parallel, converge with one `configure` each: its `service` entries make
@@ -16,7 +18,8 @@
  *   express (locks, links, CNI files, binaries; an args file the agent would rewrite), its `addon` entry
  *   runs the node-local hook (node-local enable of the steps so far: each node checks before it changes,
  *   journals in its own journal, restarts only what changed, and rolls its own run back when a step fails
- *   there). MicroK8s's agent processes `service` before `addon` (microk8s-cluster-agent
+ *   there; a node that needs only that hook run, when the next fan-out step follows with nothing
+ *   cluster-wide in between, is handed to it and converges in its run). MicroK8s's agent processes `service` before `addon` (microk8s-cluster-agent
  *   `pkg/api/v1/configure.go`: `for _, service := range req.ConfigureServices { UpdateServiceArguments
  *   ...; if service.Restart { RestartService } }` and only then `for _, addon := range
  *   req.ConfigureAddons`; 1.20's agent.py the same), so the args and their restarts come first, as in

@@ -4,8 +4,10 @@
  * steps (`node: true`; a dependency's node steps with them), through the same engine, lock and journal
  * as any run on this node: check before change, exact undo, its own rollback. Allowed on workers (that
  * is where node steps must run too), never fans out further.
- * - enable: converge the steps named (and its dependencies' node steps);
- * - check: the same as a dry-run, reported on this node's Node object (annotation, with the nonce);
+ * - enable: converge the steps named (and its dependencies' node steps), after the enables handed to it
+ *   (`before`), then the checks it carries (`checks`: the next fan-out step's, on the node as it left it);
+ * - check: the same as a dry-run, reported on this node's Node object (annotation: one report per check,
+ *   each with its nonce; one dry-run per addon);
  * - disable: undo every step of the addon this node journaled;
  * - reset: `reset` here (src/commands/reset.ts `resetHere`): every addon this node's journal lists undone,
  *   its files restored from its own snapshot; what another node's `reset` asks of each node.
