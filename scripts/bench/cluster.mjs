@@ -4,9 +4,7 @@
 // other nodes through their agents, all nodes at once, so the wall time should grow far less than the
 // node count: reported as the ratio to the 1-node enable of the same round, beside the node-count ratio,
 // with the share of the fan-out steps (enable/*/other-nodes-*) in it. Ratios only, no timed assertion.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { cli, eventsOf, fmt, log, median, rotatingRounds, sandboxUp, summary } from './lib.mjs';
+import { cli, eventsOf, installRepositories, fmt, log, median, rotatingRounds, sandboxUp, summary } from './lib.mjs';
 
 export async function benchCluster({ nodes = [1, 3, 10], rounds = 1, version = 'cilium' } = {}) {
   const wall = new Map(nodes.map((n) => [n, []]));
@@ -15,13 +13,7 @@ export async function benchCluster({ nodes = [1, 3, 10], rounds = 1, version = '
   const enableOn = async (n) => {
     const sb = await sandboxUp({ layout: '1.20', nodes: n, name: `cluster-${n}` });
     try {
-      for (let i = 0; i < n; i++) {
-        const dir = i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`);
-        const [snap, data, common] = i === 0 ? [sb.info.snap, sb.info.snapData, sb.info.snapCommon] : ['snap', 'data', 'common'].map((f) => path.join(dir, f));
-        mkdirSync(path.join(common, 'addons'), { recursive: true });
-        const r = await cli(['--snap', snap, '--snap-data', data, '--snap-common', common, 'microk8s-repo', 'install'], { env: sb.env });
-        if (r.code !== 0) throw new Error(`microk8s-repo install on node-${i} failed: ${r.stderr}`);
-      }
+      await installRepositories(sb, n);
       const r = await cli(['enable', version, '--output', 'json'], { env: sb.env, timeoutMs: 900_000 });
       if (eventsOf(r.stdout).at(-1)?.ok !== true) throw new Error(`enable on ${n} nodes failed: ${r.stdout.slice(-800)}`);
       // The fan-out steps' time (started -> done), summed.

@@ -281,6 +281,20 @@ export async function sandboxesUp(specs) {
   return got.map((g) => g.value);
 }
 
+/**
+ * Our MicroK8s addons repository on each of a sandbox cluster's `nodes` nodes (1.20 has no
+ * $SNAP_COMMON/addons: the folder is made first, as the tests do).
+ */
+export async function installRepositories(sb, nodes) {
+  for (let i = 0; i < nodes; i++) {
+    const dir = i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`);
+    const [snap, data, common] = i === 0 ? [sb.info.snap, sb.info.snapData, sb.info.snapCommon] : ['snap', 'data', 'common'].map((f) => path.join(dir, f));
+    mkdirSync(path.join(common, 'addons'), { recursive: true });
+    const r = await cli(['--snap', snap, '--snap-data', data, '--snap-common', common, 'microk8s-repo', 'install'], { env: sb.env });
+    if (r.code !== 0) throw new Error(`microk8s-repo install on node-${i} failed: ${r.stderr}`);
+  }
+}
+
 export function openSandbox(dir) {
   const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8'));
   const cp = JSON.parse(readFileSync(path.join(dir, 'cp', 'control-plane.json'), 'utf8'));

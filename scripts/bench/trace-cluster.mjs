@@ -2,9 +2,9 @@
 // and duration from the run's JSON events, then what each other node's stand-in agent was asked, in order
 // (probe; check/enable, the addon and its step count; the enables handed to it; the checks after it).
 //   node scripts/bench/trace-cluster.mjs [--nodes N]    (default 3)
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cli, eventsOf, sandboxUp } from './lib.mjs';
+import { cli, eventsOf, installRepositories, sandboxUp } from './lib.mjs';
 
 const at = process.argv.indexOf('--nodes');
 const nodes = at > 0 ? Number(process.argv[at + 1]) : 3;
@@ -12,13 +12,7 @@ if (!Number.isInteger(nodes) || nodes < 1) throw new Error('--nodes takes a whol
 const sb = await sandboxUp({ layout: '1.20', nodes, name: `trace-${nodes}` });
 const hms = (ms) => new Date(ms).toISOString().slice(11, 23);
 try {
-  for (let i = 0; i < nodes; i++) {
-    const dir = i === 0 ? sb.dir : path.join(sb.dir, 'nodes', `node-${i}`);
-    const [snap, data, common] = i === 0 ? [sb.info.snap, sb.info.snapData, sb.info.snapCommon] : ['snap', 'data', 'common'].map((f) => path.join(dir, f));
-    mkdirSync(path.join(common, 'addons'), { recursive: true });
-    const r = await cli(['--snap', snap, '--snap-data', data, '--snap-common', common, 'microk8s-repo', 'install'], { env: sb.env });
-    if (r.code !== 0) throw new Error(`microk8s-repo install on node-${i} failed: ${r.stderr}`);
-  }
+  await installRepositories(sb, nodes);
   const r = await cli(['enable', 'cilium', '--output', 'json'], { env: sb.env, timeoutMs: 900_000 });
   const t0 = r.lines[0]?.at ?? r.start;
   console.log(`started ${hms(r.start)}, first event ${hms(t0)} (+${(t0 - r.start).toFixed(0)} ms), ended ${hms(r.end)}: ${r.ms.toFixed(0)} ms, ok=${eventsOf(r.stdout).at(-1)?.ok}`);
