@@ -41,7 +41,7 @@ import { configureNode, type ClusterEndpoint, type ConfigureCall } from '../adap
 import type { JournalStep } from '../engine/journal.js';
 import { discoverCluster } from './nodes.js';
 import { encodeNodeRequest, NODE_ADDON, type NodeCheck, type NodeRequest, type NodeRun } from './payload.js';
-import type { AsOf, CheckPart, NodeChecks, Sent } from './node-checks.js';
+import type { CheckPart, NodeChecks } from './node-checks.js';
 import { serviceEntries, undoEntries, type ArgsChange } from './configure-args.js';
 import type { NodeCheckReport } from './node-report.js';
 
@@ -115,44 +115,27 @@ export async function readReports(ctx: Pick<StepContext, 'kubeconfig'>, names: r
   return out;
 }
 
-/** The checks of `parts`, each with a fresh nonce. */
-const checksFor = (parts: readonly CheckPart[]): Sent[] => parts.map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
-
-/** Sends `nodes` one check request with `sent`, in one node-local process each. */
-async function sendChecks(ctx: Pick<StepContext, 'timeoutMs' | 'signal'>, nodes: readonly ClusterEndpoint[], sent: readonly Sent[], phase: string): Promise<void> {
-  const [first, ...rest] = sent.map((x) => x.check) as [NodeCheck, ...NodeCheck[]];
-  await onNodes(ctx, nodes, { action: 'check', ...first, ...(rest.length ? { checks: rest } : {}) }, phase);
-}
-
 /**
  * Asks `nodes` for the checks of `parts` in one node-local process each, and keeps every report in
- * `checks`. Rejects naming the nodes whose request failed.
+ * `checks` (as of now). `request`: the node-local run to send (a check; or a converge, the checks run
+ * after it). Rejects naming the nodes whose request failed.
  */
 export async function askChecks(ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, checks: NodeChecks, nodes: readonly ClusterEndpoint[], parts: readonly CheckPart[], phase: string): Promise<void> {
   if (nodes.length === 0 || parts.length === 0) return;
-  const sent = checksFor(parts);
-  const asOf = checks.now();
-  await sendChecks(ctx, nodes, sent, phase);
-  await keepReports(ctx, checks, nodes.map((n) => n.name), sent, asOf);
+  const sent = parts.map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
+  const [first, ...rest] = sent.map((x) => x.check) as [NodeCheck, ...NodeCheck[]];
+  await onNodes(ctx, nodes, { action: 'check', ...first, ...(rest.length ? { checks: rest } : {}) }, phase);
+  await keepReports(ctx, checks, nodes.map((n) => n.name), sent);
 }
 
-/** `askChecks` not awaited: the fan-out steps read the reports as the nodes make them (`reportedAhead`). */
-export function askAhead(ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, checks: NodeChecks, nodes: readonly ClusterEndpoint[], parts: readonly CheckPart[], phase: string): void {
-  if (nodes.length === 0 || parts.length === 0) return;
-  const sent = checksFor(parts);
-  const asOf = checks.now();
-  const done = sendChecks(ctx, nodes, sent, phase).then(() => keepReports(ctx, checks, nodes.map((n) => n.name), sent, asOf));
-  checks.startedAhead({ sent, asOf, done, read: (names) => readReports(ctx, names) });
-}
-
-/** Keeps the reports the nodes made for `sent` (read from their Node objects), as of `asOf`. */
-async function keepReports(ctx: Pick<StepContext, 'kubeconfig'>, checks: NodeChecks, names: readonly string[], sent: readonly Sent[], asOf: AsOf): Promise<void> {
+/** Keeps the reports the nodes made for `sent` (read from their Node objects). */
+async function keepReports(ctx: Pick<StepContext, 'kubeconfig'>, checks: NodeChecks, names: readonly string[], sent: readonly { part: CheckPart; check: NodeCheck }[]): Promise<void> {
   if (names.length === 0 || sent.length === 0) return;
   const reports = await readReports(ctx, names);
   for (const n of names) {
     for (const { part, check } of sent) {
       const r = reports.get(n)?.find((x) => x.nonce === check.nonce);
-      if (r) checks.keep(part.key, n, r, asOf);
+      if (r) checks.keep(part.key, n, r);
     }
   }
 }
@@ -183,7 +166,7 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
       // its converge run checks each step before it changes it). Every other node reports: a report it
       // made since the last change of it or of the cluster counts (src/cluster/node-checks.ts), the
       // others are asked now, with the checks of the fan-out steps right after this one.
-      await checks.reportedAhead(part.key, nodes.filter((n) => !converging.has(n.name)).map((n) => n.name));
+      await checks.settled();
       const asked = nodes.filter((n) => !converging.has(n.name) && !checks.valid(part.key, n.name));
       await askChecks(ctx, checks, asked, checks.expand([part, ...checks.chain(part.key)]), phase);
       const lines: string[] = [];
@@ -233,8 +216,7 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
       for (const n of now) checks.nodeChanges(n);
       // A hook run checks the fan-out steps right after this one once it converged, in the same process.
       const chain = checks.chain(part.key);
-      const after = checksFor(chain.length ? checks.expand(chain) : []);
-      const asOf = checks.now();
+      const after = (chain.length ? checks.expand(chain) : []).map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
       const enable = (before: NodeRun[]): NodeRequest => ({ action: 'enable', ...self, ...(before.length ? { before } : {}), ...(after.length ? { checks: after.map((x) => x.check) } : {}) });
       await callNodes(
         ctx,
@@ -257,7 +239,7 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
         phase,
       );
       for (const f of record.fresh as string[]) if (hooked.includes(f)) converging.add(f);
-      await keepReports(ctx, checks, now.filter((n) => hooked.includes(n)), after, asOf);
+      await keepReports(ctx, checks, now.filter((n) => hooked.includes(n)), after);
       ctx.note([...(now.length ? [`converged ${now.join(', ')}`] : []), ...(handOn.length ? [`${handOn.join(', ')}: handed on to the next fan-out step (one node-local run there)`] : [])].join('; '));
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),

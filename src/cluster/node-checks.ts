@@ -27,7 +27,7 @@
 import type { PlannedAddon } from '../planner.js';
 import type { AddonManifest } from '../catalogue.js';
 import type { NodeCheckReport } from './node-report.js';
-import type { NodeCheck, NodeRun } from './payload.js';
+import type { NodeRun } from './payload.js';
 
 /** One fan-out step's check, as a node runs it: the addon's node steps up to that step. */
 export interface CheckPart {
@@ -105,8 +105,8 @@ export class NodeChecks {
   private readonly held = new Map<string, Held>();
   /** By node: converges handed to the next fan-out step (in order), not run yet. */
   private readonly handed = new Map<string, NodeRun[]>();
-  /** The check sent at the start of the run, while it runs: a fan-out step's check reads its reports as they come. */
-  private ahead?: Ahead;
+  /** The check sent at the start of the run, if any: a fan-out step's check waits for it first. */
+  private ahead: Promise<void> = Promise.resolve();
 
   constructor(readonly plan: FanOutPlan) {}
 
@@ -120,19 +120,9 @@ export class NodeChecks {
     this.node.set(node, (this.node.get(node) ?? 0) + 1);
   }
 
-  /** Where things stand now: a report asked for now is as of this (a change after it may not be in it). */
-  now(): AsOf {
-    return { cluster: this.cluster, node: new Map(this.node) };
-  }
-
-  /** Keeps `report` (a node's answer to part `key`, asked for at `asOf`). */
-  keep(key: string, nodeName: string, report: NodeCheckReport, asOf: AsOf = this.now()): void {
-    this.held.set(`${key}\n${nodeName}`, { report, cluster: asOf.cluster, node: asOf.node.get(nodeName) ?? 0 });
-  }
-
-  /** Whether nothing changed `node` or the cluster since `asOf`. */
-  private unchanged(asOf: AsOf, nodeName: string): boolean {
-    return asOf.cluster === this.cluster && (asOf.node.get(nodeName) ?? 0) === (this.node.get(nodeName) ?? 0);
+  /** Keeps `report` (a node's answer to part `key`, made now). */
+  keep(key: string, nodeName: string, report: NodeCheckReport): void {
+    this.held.set(`${key}\n${nodeName}`, { report, cluster: this.cluster, node: this.node.get(nodeName) ?? 0 });
   }
 
   /** The report `node` gave for part `key` when nothing changed it since, else undefined. */
@@ -177,59 +167,12 @@ export class NodeChecks {
     return this.plan.parts.filter((q, i) => parts.includes(q) || (i >= from && addons.has(q.addon)));
   }
 
-  /**
-   * Records the check sent at the start: `done` settles when every node answered (its failure is not the
-   * run's: the steps ask again); `read` reads the nodes' reports so far (a node reports each addon's
-   * checks as soon as it has them, before its process ends).
-   */
-  startedAhead(a: { sent: readonly Sent[]; asOf: AsOf; done: Promise<void>; read: (names: readonly string[]) => Promise<Map<string, NodeCheckReport[]>> }): void {
-    const ahead: Ahead = { ...a, finished: false, done: a.done.catch(() => undefined) };
-    void ahead.done.then(() => {
-      ahead.finished = true;
-    });
-    this.ahead = ahead;
+  /** Records the check sent at the start (its failure is not the run's: the steps ask again). */
+  startedAhead(p: Promise<void>): void {
+    this.ahead = p.catch(() => undefined);
   }
 
-  /**
-   * Waits, while the check sent at the start runs, until each of `names` reported part `key` there (read
-   * every 20 ms), or it ended. Returns at once when it did not ask for `key`, or a change since makes its
-   * report of no use.
-   */
-  async reportedAhead(key: string, names: readonly string[]): Promise<void> {
-    const a = this.ahead;
-    if (!a || !a.sent.some((x) => x.part.key === key)) return;
-    const waiting = () => names.filter((n) => !this.valid(key, n) && this.unchanged(a.asOf, n));
-    while (!a.finished && waiting().length) {
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, 20)), a.done]);
-      if (a.finished) break;
-      const missing = waiting();
-      const reports = await a.read(missing).catch(() => new Map<string, NodeCheckReport[]>());
-      for (const n of missing) {
-        for (const { part, check } of a.sent) {
-          const r = reports.get(n)?.find((x) => x.nonce === check.nonce);
-          if (r) this.keep(part.key, n, r, a.asOf);
-        }
-      }
-    }
+  settled(): Promise<void> {
+    return this.ahead;
   }
-}
-
-/** Where things stood when a check was asked for. */
-export interface AsOf {
-  cluster: number;
-  node: Map<string, number>;
-}
-
-/** A check sent: the part and the request's check (its nonce). */
-export interface Sent {
-  part: CheckPart;
-  check: NodeCheck;
-}
-
-interface Ahead {
-  sent: readonly Sent[];
-  asOf: AsOf;
-  done: Promise<void>;
-  finished: boolean;
-  read: (names: readonly string[]) => Promise<Map<string, NodeCheckReport[]>>;
 }

@@ -25,7 +25,6 @@ import { CHECK_ANNOTATION } from './fan-out.js';
 import { nodeCheckReport, type CheckEvent, type NodeCheckReport } from './node-report.js';
 import type { NodeCheck, NodeRequest } from './payload.js';
 import type { Catalogue } from '../catalogue.js';
-import type { KubeHttp } from '../adapters/kube-http.js';
 
 export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io: Streams): Promise<number> {
   const catalogue = await loadCatalogue();
@@ -76,8 +75,6 @@ async function checkAndReport(checks: readonly NodeCheck[], globals: GlobalOptio
   const reports: NodeCheckReport[] = [];
   let paths: SnapPaths | undefined;
   let kubeconfig = '';
-  let name = '';
-  const connections = new Map<string, Promise<KubeHttp>>();
   // One dry-run per addon (and spec): the checks of its fan-out steps are each the addon's node steps up
   // to that step, and a dry-run checks each step on its own (nothing is applied), so each check's report
   // is the dry-run's events for its steps (and the dependencies' node steps, as in a run of its own).
@@ -113,25 +110,19 @@ async function checkAndReport(checks: readonly NodeCheck[], globals: GlobalOptio
         // What would change, and which args edits configure can make there exactly (src/cluster/node-report.ts).
         reports.push(await nodeCheckReport(events.filter(mine), { nonce: c.nonce, enabled, paths: paths as SnapPaths, layout, catalogue }));
       }
-      // Reported as soon as each addon's are known: the other node reads them while this process goes on.
-      name = await report(paths as SnapPaths, kubeconfig, reports, connections);
     } catch (err) {
       if (!tolerant) throw err;
       io.stderr.write(`check of ${spec.join(' ')} not reported: ${(err as Error).message}\n`);
     }
   }
-  for (const r of reports) io.stdout.write(`${name}: ${r.changes.length ? `would change ${r.changes.join(', ')}` : 'as wanted'}\n`);
-}
-
-/** The reports on this node's Node object (annotation `mk8s-addons.io/node-check`); resolves the Node's name. */
-async function report(paths: SnapPaths, kubeconfig: string, reports: readonly NodeCheckReport[], connections: Map<string, Promise<KubeHttp>>): Promise<string> {
-  if (!connections.has(kubeconfig)) connections.set(kubeconfig, import('../adapters/kube-http.js').then((m) => m.connectHttp(kubeconfig)));
-  const kube = await (connections.get(kubeconfig) as Promise<KubeHttp>);
+  if (!paths) return;
+  const { connectHttp } = await import('../adapters/kube-http.js');
+  const kube = await connectHttp(kubeconfig);
   const name = await selfNodeName(paths);
   const r = await kube.request<{ message?: string }>('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, {
     body: { metadata: { annotations: { [CHECK_ANNOTATION]: JSON.stringify(reports) } } },
     contentType: 'application/merge-patch+json',
   });
   if (r.status !== 200) throw new StepError(`cannot report the check on Node ${name}: HTTP ${r.status} ${r.body?.message ?? ''}`.trimEnd());
-  return name;
+  for (const report of reports) io.stdout.write(`${name}: ${report.changes.length ? `would change ${report.changes.join(', ')}` : 'as wanted'}\n`);
 }

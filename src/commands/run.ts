@@ -229,9 +229,9 @@ export async function withNodeSession<T>(
  */
 async function nodeChecksFor(plan: Plan, catalogue: Catalogue, nodes: readonly ClusterEndpoint[], ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, ahead: boolean): Promise<NodeChecks> {
   const { planFanOuts, NodeChecks } = await import('../cluster/node-checks.js');
-  const { askAhead, nodeSpec } = await import('../cluster/fan-out.js');
+  const { askChecks, nodeSpec } = await import('../cluster/fan-out.js');
   const checks = new NodeChecks(planFanOuts(plan.addons, (a) => nodeSpec(a, catalogue.get(a.name) as AddonManifest), (n) => catalogue.get(n)?.requires ?? []));
-  if (ahead) askAhead(ctx, checks, nodes, checks.expand(checks.plan.leading), 'other-nodes');
+  if (ahead && checks.plan.leading.length) checks.startedAhead(askChecks(ctx, checks, nodes, checks.expand(checks.plan.leading), 'other-nodes'));
   return checks;
 }
 

@@ -81,45 +81,6 @@ test('a report counts until that node or the cluster changes', () => {
   assert.equal(checks.valid('cilium#1', 'node-2'), undefined);
 });
 
-test('a report asked for before a change does not count after it, even when it arrives later', () => {
-  const checks = new NodeChecks(fanOuts('cilium').fan);
-  const asked = checks.now();
-  checks.nodeChanges('node-1');
-  checks.keep('cilium#1', 'node-1', report('late'), asked);
-  checks.keep('cilium#1', 'node-2', report('fine'), asked);
-  assert.equal(checks.valid('cilium#1', 'node-1'), undefined);
-  assert.equal(checks.valid('cilium#1', 'node-2')?.nonce, 'fine');
-});
-
-test('the check sent at the start: a step reads each node\'s report as soon as it is there, before the request ends', async () => {
-  const { fan } = fanOuts('cilium');
-  const checks = new NodeChecks(fan);
-  const [helm3, cilium1] = fan.parts as [typeof fan.parts[0], typeof fan.parts[0]];
-  const sent = [helm3, cilium1].map((part, i) => ({ part, check: { spec: part.spec, addon: part.addon, steps: part.steps, nonce: `n${i}` } }));
-  let reads = 0;
-  let end: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (end = resolve));
-  // node-1 reports helm3's check on the second read, node-2 on the third; the request never ends here.
-  const read = async (names: readonly string[]) => {
-    reads++;
-    return new Map(names.map((n) => [n, reads >= (n === 'node-1' ? 2 : 3) ? [report('n0')] : []]));
-  };
-  checks.startedAhead({ sent, asOf: checks.now(), done, read });
-  await checks.reportedAhead('helm3#1', ['node-1', 'node-2']);
-  assert.equal(checks.valid('helm3#1', 'node-1')?.nonce, 'n0');
-  assert.equal(checks.valid('helm3#1', 'node-2')?.nonce, 'n0');
-  assert.equal(reads, 3);
-  // A part it did not ask for, or a node changed since it was asked: at once, no read.
-  await checks.reportedAhead('cilium#2', ['node-1']);
-  checks.nodeChanges('node-2');
-  await checks.reportedAhead('cilium#1', ['node-2']);
-  assert.equal(reads, 3);
-  // Ended without node-1's cilium report: the step asks node-1 itself.
-  end();
-  await checks.reportedAhead('cilium#1', ['node-1']);
-  assert.equal(checks.valid('cilium#1', 'node-1'), undefined);
-});
-
 test('withFanOut: a cluster-wide step\'s apply makes every report out of date, this node\'s node steps do not', async () => {
   const { plan: p, fan } = fanOuts('cilium');
   const cilium = p.addons[1]!;
