@@ -9,7 +9,7 @@
  *   reports on its own Node object (annotation `mk8s-addons.io/node-check`, under a fresh nonce); the
  *   step is satisfied when no node would change, else it names the drifted nodes and their phases; a
  *   report made earlier in the run counts when nothing changed that node or the cluster since (asked at
- *   the start, with an earlier step's check or right after its converge: src/cluster/node-checks.ts); a
+ *   the start or with an earlier step's check: src/cluster/node-checks.ts); a
  *   node where an earlier fan-out step of this run enabled the addon is not asked again (it converges:
  *   its converge run checks each step before it changes it), one node-local process per step, not two;
  * - apply: the drifted nodes, in parallel, converge with one `configure` each: its `service` entries make
@@ -214,10 +214,7 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
       const self: NodeRun = { spec, addon: addon.name, steps };
       for (const n of handOn) checks.handOver(n, [...checks.take(n), self]);
       for (const n of now) checks.nodeChanges(n);
-      // A hook run checks the fan-out steps right after this one once it converged, in the same process.
-      const chain = checks.chain(part.key);
-      const after = (chain.length ? checks.expand(chain) : []).map((p) => ({ part: p, check: { spec: p.spec, addon: p.addon, steps: p.steps, nonce: randomBytes(8).toString('hex') } }));
-      const enable = (before: NodeRun[]): NodeRequest => ({ action: 'enable', ...self, ...(before.length ? { before } : {}), ...(after.length ? { checks: after.map((x) => x.check) } : {}) });
+      const enable = (before: NodeRun[]): NodeRequest => ({ action: 'enable', ...self, ...(before.length ? { before } : {}) });
       await callNodes(
         ctx,
         nodes.filter((n) => now.includes(n.name)),
@@ -239,7 +236,6 @@ function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nod
         phase,
       );
       for (const f of record.fresh as string[]) if (hooked.includes(f)) converging.add(f);
-      await keepReports(ctx, checks, now.filter((n) => hooked.includes(n)), after);
       ctx.note([...(now.length ? [`converged ${now.join(', ')}`] : []), ...(handOn.length ? [`${handOn.join(', ')}: handed on to the next fan-out step (one node-local run there)`] : [])].join('; '));
     },
     undo: (ctx, record) => undoOnNodes(ctx, record),

@@ -15,9 +15,9 @@
  *   cluster-wide step (`leading`: nothing can change a node before them); at a fan-out step, this part and
  *   the parts adjacent after it (`chain`); each time with the later parts of the same addons (`expand`:
  *   the same dry-run on the node, and what a re-run that changes nothing uses);
- * - a converge (the hook's node-local enable) checks the adjacent parts right after it, in the same
- *   process, so the next fan-out step (the next addon's first node steps: helm3's binary, then cilium's
- *   args, files and flannel) reads what the node is after the converge without a round of its own.
+ * - a node that needs only the hook run in a fan-out step is handed to the adjacent next one (`handOver`),
+ *   which runs that converge first in its own hook run: nothing is sent to the node in between, so its
+ *   reports stay valid (helm3's binary, then cilium's args, files and flannel: one process, not two).
  * Parts are adjacent when only node steps lie between them in the plan (this node's own, then the next
  * fan-out): nothing cluster-wide in between.
  *
@@ -151,7 +151,7 @@ export class NodeChecks {
     return runs;
   }
 
-  /** The parts adjacent after `key` (checked in the same process as it, or right after its converge). */
+  /** The parts adjacent after `key` (checked in the same process as it; handed converges go to the first). */
   chain(key: string): CheckPart[] {
     return this.plan.chains.get(key) ?? [];
   }

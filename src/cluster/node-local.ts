@@ -5,7 +5,7 @@
  * as any run on this node: check before change, exact undo, its own rollback. Allowed on workers (that
  * is where node steps must run too), never fans out further.
  * - enable: converge the steps named (and its dependencies' node steps), after the enables handed to it
- *   (`before`), then the checks it carries (`checks`: the next fan-out step's, on the node as it left it);
+ *   (`before`: each its own run);
  * - check: the same as a dry-run, reported on this node's Node object (annotation: one report per check,
  *   each with its nonce; one dry-run per addon);
  * - disable: undo every step of the addon this node journaled;
@@ -40,7 +40,7 @@ export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io:
   const command = req.action === 'disable' ? 'disable' : 'enable';
   const { withNodeSession } = await import('../commands/run.js');
   if (req.action === 'check') {
-    await checkAndReport([{ spec: req.spec, addon: req.addon, steps: req.steps, nonce: req.nonce ?? '' }, ...(req.checks ?? [])], globals, io, catalogue, false);
+    await checkAndReport([{ spec: req.spec, addon: req.addon, steps: req.steps, nonce: req.nonce ?? '' }, ...(req.checks ?? [])], globals, io, catalogue);
     return EXIT.ok;
   }
   // An enable runs the converges handed to it first, each its own run (journal operation, rollback).
@@ -56,9 +56,6 @@ export async function runNodeLocal(req: NodeRequest, globals: GlobalOptions, io:
     }, { nodeLocal: onlyFor(run.addon, run.steps, command === 'disable') });
     if (code !== EXIT.ok) return code;
   }
-  // The next fan-out steps' checks, on the node as this converge left it (src/cluster/node-checks.ts).
-  // The converge succeeded; a check that fails here is not reported, and that step asks this node again.
-  if (code === EXIT.ok && req.action === 'enable' && req.checks?.length) await checkAndReport(req.checks, globals, io, catalogue, true);
   return code;
 }
 
@@ -68,9 +65,8 @@ const onlyFor = (addon: string, steps: readonly string[], all: boolean) => (name
 /**
  * Each check a dry-run of its steps whose events are collected, then all reported at once on this node's
  * Node object (annotation `mk8s-addons.io/node-check`: a list of reports, each under its nonce).
- * `tolerant`: a check that fails is left out of the list instead of failing the run.
  */
-async function checkAndReport(checks: readonly NodeCheck[], globals: GlobalOptions, io: Streams, catalogue: Catalogue, tolerant: boolean): Promise<void> {
+async function checkAndReport(checks: readonly NodeCheck[], globals: GlobalOptions, io: Streams, catalogue: Catalogue): Promise<void> {
   const { withNodeSession } = await import('../commands/run.js');
   const reports: NodeCheckReport[] = [];
   let paths: SnapPaths | undefined;
@@ -91,28 +87,23 @@ async function checkAndReport(checks: readonly NodeCheck[], globals: GlobalOptio
     });
     let layout: Layout = '1.20';
     let enabled = false;
-    try {
-      const specs = parseAddonSpecs('enable', spec, globals, catalogue);
-      await withNodeSession({ ...globals, dryRun: true }, 'json', { ...io, stdout: collect }, `mk8s-addons (node-local check) ${spec.join(' ')}`, async (s) => {
-        paths = s.paths;
-        layout = s.layout;
-        kubeconfig = s.kubeconfig;
-        enabled = addon in s.journal.addons;
-        await s.runPlan('enable', specs, catalogue);
-        return EXIT.ok;
-      }, { nodeLocal: onlyFor(addon, [...new Set(group.flatMap((c) => c.steps))], false) });
-      const events = lines.map((l) => JSON.parse(l) as CheckEvent);
-      for (const c of group) {
-        const mine = (e: CheckEvent) => {
-          const [, a, step] = (e.phase ?? '').split('/');
-          return a !== c.addon || c.steps.includes(step ?? '');
-        };
-        // What would change, and which args edits configure can make there exactly (src/cluster/node-report.ts).
-        reports.push(await nodeCheckReport(events.filter(mine), { nonce: c.nonce, enabled, paths: paths as SnapPaths, layout, catalogue }));
-      }
-    } catch (err) {
-      if (!tolerant) throw err;
-      io.stderr.write(`check of ${spec.join(' ')} not reported: ${(err as Error).message}\n`);
+    const specs = parseAddonSpecs('enable', spec, globals, catalogue);
+    await withNodeSession({ ...globals, dryRun: true }, 'json', { ...io, stdout: collect }, `mk8s-addons (node-local check) ${spec.join(' ')}`, async (s) => {
+      paths = s.paths;
+      layout = s.layout;
+      kubeconfig = s.kubeconfig;
+      enabled = addon in s.journal.addons;
+      await s.runPlan('enable', specs, catalogue);
+      return EXIT.ok;
+    }, { nodeLocal: onlyFor(addon, [...new Set(group.flatMap((c) => c.steps))], false) });
+    const events = lines.map((l) => JSON.parse(l) as CheckEvent);
+    for (const c of group) {
+      const mine = (e: CheckEvent) => {
+        const [, a, step] = (e.phase ?? '').split('/');
+        return a !== c.addon || c.steps.includes(step ?? '');
+      };
+      // What would change, and which args edits configure can make there exactly (src/cluster/node-report.ts).
+      reports.push(await nodeCheckReport(events.filter(mine), { nonce: c.nonce, enabled, paths: paths as SnapPaths, layout, catalogue }));
     }
   }
   if (!paths) return;

@@ -24,9 +24,8 @@ export interface NodeRequest {
   /** For check: the key the node reports under (a fresh one per check). */
   nonce?: string;
   /**
-   * check: the checks to run (`spec`, `addon`, `steps`, `nonce` above are the first); enable: the checks to
-   * run right after the converge, in the same process (src/cluster/node-checks.ts). Each is reported under
-   * its own nonce, all in one patch of the Node.
+   * check: the other checks to run (`spec`, `addon`, `steps`, `nonce` above are the first; src/cluster/
+   * node-checks.ts). Each is reported under its own nonce, all in one patch of the Node.
    */
   checks?: NodeCheck[];
   /**
