@@ -19,8 +19,8 @@
  *   runs the node-local hook (node-local enable of the steps so far: each node checks before it changes,
  *   journals in its own journal, restarts only what changed, and rolls its own run back when a step fails
  *   there; a node that needs only that hook run, when the next fan-out step follows with nothing
- *   cluster-wide in between, is handed to it and converges in its run). MicroK8s's agent processes `service` before `addon` (microk8s-cluster-agent
- *   `pkg/api/v1/configure.go`: `for _, service := range req.ConfigureServices { UpdateServiceArguments
+ *   cluster-wide in between, is handed to it and converges in its run). MicroK8s's agent processes
+ *   `service` before `addon` (microk8s-cluster-agent `pkg/api/v1/configure.go`: `for _, service := range req.ConfigureServices { UpdateServiceArguments
  *   ...; if service.Restart { RestartService } }` and only then `for _, addon := range
  *   req.ConfigureAddons`; 1.20's agent.py the same), so the args and their restarts come first, as in
  *   the manifests (cilium: args before containerd's files, flannel's stop and lock; dns: args only, no
@@ -36,7 +36,7 @@ import type { PlannedAddon } from '../planner.js';
 import type { AddonManifest } from '../catalogue.js';
 import type { Step, StepContext, UndoRecord, CheckResult } from '../engine/step.js';
 import type { StepKindImpl } from '../engine/kinds/types.js';
-import { StepError } from '../errors.js';
+import { InternalError, StepError } from '../errors.js';
 import { configureNode, type ClusterEndpoint, type ConfigureCall } from '../adapters/cluster-agent.js';
 import type { JournalStep } from '../engine/journal.js';
 import { discoverCluster } from './nodes.js';
@@ -117,8 +117,7 @@ export async function readReports(ctx: Pick<StepContext, 'kubeconfig'>, names: r
 
 /**
  * Asks `nodes` for the checks of `parts` in one node-local process each, and keeps every report in
- * `checks` (as of now). `request`: the node-local run to send (a check; or a converge, the checks run
- * after it). Rejects naming the nodes whose request failed.
+ * `checks`. Rejects naming the nodes whose request failed.
  */
 export async function askChecks(ctx: Pick<StepContext, 'kubeconfig' | 'timeoutMs' | 'signal'>, checks: NodeChecks, nodes: readonly ClusterEndpoint[], parts: readonly CheckPart[], phase: string): Promise<void> {
   if (nodes.length === 0 || parts.length === 0) return;
@@ -150,9 +149,8 @@ interface Drifted {
 
 /** One fan-out step after a run of node steps: `part` is its check (the addon's node steps up to here). */
 function fanOutStep(addon: PlannedAddon, part: CheckPart, segment: string[], nodes: readonly ClusterEndpoint[], converging: Set<string>, known: ReadonlySet<string>, checks: NodeChecks): Step {
-  const index = Number(part.key.split('#')[1]);
   const { spec, steps } = part;
-  const phase = `enable/${addon.name}/other-nodes-${index}`;
+  const phase = `enable/${addon.name}/other-nodes-${part.index}`;
   let drifted: Drifted[] | undefined;
   return {
     phase,
@@ -344,7 +342,7 @@ export function withFanOut(addon: PlannedAddon, built: Step[], nodes: readonly C
     const next = addon.steps[i + 1];
     if (segment.length && !next?.node) {
       const part = parts.shift();
-      if (!part) throw new Error(`fan-out: no check part for ${addon.name} at ${planned?.name ?? i}`);
+      if (!part) throw new InternalError(`fan-out: the plan has no fan-out step of ${addon.name} after ${planned?.name ?? i}`);
       out.push(fanOutStep(addon, part, segment, nodes, converging, known, checks));
       segment = [];
     }

@@ -33,6 +33,7 @@ import type { NodeRun } from './payload.js';
 export interface CheckPart {
   /** `ADDON#INDEX`: the addon's INDEX-th fan-out step (`enable/ADDON/other-nodes-INDEX`). */
   key: string;
+  index: number;
   addon: string;
   /** The addon as this node resolved it, for the other nodes (src/cluster/fan-out.ts `nodeSpec`). */
   spec: string[];
@@ -76,7 +77,7 @@ export function planFanOuts(addons: readonly PlannedAddon[], specOf: (addon: Pla
       }
       sofar.push(step.name);
       if (addon.steps[i + 1]?.node) continue;
-      const part: CheckPart = { key: `${addon.name}#${++index}`, addon: addon.name, spec, steps: [...sofar], with: [...closure(addon.name)] };
+      const part: CheckPart = { key: `${addon.name}#${++index}`, index, addon: addon.name, spec, steps: [...sofar], with: [...closure(addon.name)] };
       for (const earlier of open) chains.get(earlier.key)?.push(part);
       chains.set(part.key, []);
       open.push(part);
