@@ -5,8 +5,8 @@
  *   cilium's, one process), then converges twice: helm3's converge is handed to cilium's first fan-out step
  *   (cilium's own run there installs helm3's binary, its dependency), then cilium's second. Four requests
  *   per node (probe included) where each fan-out step used to check and converge on its own;
- * - a re-run that changes nothing: one check per node, nothing else; `status`: one check per node for
- *   every addon;
+ * - a dry-run, and a re-run that changes nothing: one check per node, nothing else; `status`: one check
+ *   per node for every addon;
  * - a crash of node-0 after helm3's fan-out step handed its converge on: no other node was changed; the
  *   next run's recovery and a disable leave every node byte for byte as before;
  * - a node with args to change through configure in cilium's first fan-out step gets helm3's handed
@@ -69,6 +69,15 @@ describe('the other nodes asked as few times as the guarantees allow, on a 3-nod
     allNodeSteps = steps.filter((s) => s.node).length;
     firstNodeSteps = steps.findIndex((s) => !s.node);
     assert.ok(firstNodeSteps > 0 && allNodeSteps > firstNodeSteps);
+  });
+
+  test('a dry-run asks each other node once, to check every fan-out step, and changes nothing', () => {
+    const seen = [1, 2].map((i) => requests(i).length);
+    const r = sb.cli(['enable', 'cilium', '--dry-run', '--output', 'plain']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    for (const phase of ['helm3/other-nodes-1', 'cilium/other-nodes-1', 'cilium/other-nodes-2']) assert.match(r.stdout, new RegExp(`^❯ enable/${phase}: .*\n› would change node-1, node-2$`, 'm'), phase);
+    for (const i of [1, 2]) assert.deepEqual(requests(i).slice(seen[i - 1]), ['probe', `check helm3#1 cilium#${firstNodeSteps} cilium#${allNodeSteps}`], `node-${i}`);
+    for (const i of [0, 1, 2]) assert.deepEqual(tree(i), trees0[i], `node-${i}`);
   });
 
   test('enable cilium: each other node checks once (every fan-out step at the start) and converges twice; helm3\'s converge is handed to cilium\'s first fan-out step, whose run installs it', () => {
