@@ -25,7 +25,6 @@
  * src/cluster/fan-out.ts.
  */
 import type { PlannedAddon } from '../planner.js';
-import type { AddonManifest } from '../catalogue.js';
 import type { NodeCheckReport } from './node-report.js';
 import type { NodeRun } from './payload.js';
 
@@ -86,9 +85,6 @@ export function planFanOuts(addons: readonly PlannedAddon[], specOf: (addon: Pla
   }
   return { parts, chains, leading: leading ?? [...parts] };
 }
-
-/** What `planFanOuts` needs of the catalogue. */
-export type ManifestOf = (name: string) => Pick<AddonManifest, 'arguments'>;
 
 interface Held {
   report: NodeCheckReport;
